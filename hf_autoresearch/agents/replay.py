@@ -1,0 +1,49 @@
+"""The replay agent: applies DIR/*.patch in name order, one patch an experiment."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+from hf_autoresearch.agents.base import Agent, InvalidProposal, Proposal, ProposalContext
+from hf_autoresearch.errors import UserError
+
+SUBJECT = re.compile(r"^Subject:\s*(?:\[PATCH[^\]]*\]\s*)?(.+)$", re.MULTILINE)
+
+
+def patch_description(patch: Path) -> str:
+    """The patch's `Subject:` line (without a `[PATCH n/m]` prefix), else its file name."""
+    match = SUBJECT.search(patch.read_text(errors="replace"))
+    return match.group(1).strip() if match else patch.stem
+
+
+class ReplayAgent(Agent):
+    """Each patch is a unified diff of train.py with `a/train.py` / `b/train.py` headers, as `git diff` writes
+    them from the recipe folder. Patches already in the ledger are skipped, so `--resume` continues in order."""
+
+    name = "replay"
+
+    def __init__(self, patches_dir: str | Path):
+        self.patches_dir = Path(patches_dir).resolve()
+        if not self.patches_dir.is_dir():
+            raise UserError(f"--patches {patches_dir}: no such folder")
+        self.patches = sorted(self.patches_dir.glob("*.patch"))
+        if not self.patches:
+            raise UserError(f"--patches {patches_dir}: holds no *.patch files")
+
+    def propose(self, context: ProposalContext) -> Proposal | None:
+        done = {record.proposal.get("patch") for record in context.history}
+        pending = [p for p in self.patches if p.name not in done]
+        if not pending:
+            return None
+        patch = pending[0]
+        details = {"agent": self.name, "patch": patch.name}
+        recipe_dir = context.train_py.parent.relative_to(context.worktree)
+        command = ["git", "apply", "--whitespace=nowarn"]
+        if str(recipe_dir) != ".":
+            command.append(f"--directory={recipe_dir.as_posix()}")
+        done_apply = subprocess.run([*command, str(patch)], cwd=context.worktree, capture_output=True, text=True)
+        if done_apply.returncode != 0:
+            raise InvalidProposal(f"patch {patch.name} does not apply: {done_apply.stderr.strip()}", details)
+        return Proposal(description=patch_description(patch), details=details)

@@ -1,0 +1,113 @@
+"""The helper train.py imports: budget, seed, data, output dir, deadline callback and the summary block.
+
+Under the harness every value comes from the AUTORESEARCH_* environment. Run by hand (`accelerate launch
+train.py`), the same script falls back to the recipe's defaults so one experiment can be tried without the loop.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from pathlib import Path
+
+from hf_autoresearch.data import LABELS_FILE, LOCAL_FORMATS
+
+_START = time.monotonic()
+
+
+def time_budget() -> float:
+    """Seconds of training this experiment may use, counted from the moment this module was imported."""
+    return float(os.environ.get("AUTORESEARCH_TIME_BUDGET", "300"))
+
+
+def time_left() -> float:
+    return time_budget() - (time.monotonic() - _START)
+
+
+def seed() -> int:
+    return int(os.environ.get("AUTORESEARCH_SEED", "0"))
+
+
+def seed_everything(value: int | None = None) -> int:
+    """Seed python, numpy and torch (CPU and CUDA) from AUTORESEARCH_SEED; returns the seed used."""
+    import numpy as np
+    import torch
+
+    value = seed() if value is None else value
+    random.seed(value)
+    np.random.seed(value)
+    torch.manual_seed(value)
+    return value
+
+
+def model_name(default: str) -> str:
+    return os.environ.get("AUTORESEARCH_MODEL", default)
+
+
+def output_dir() -> Path:
+    path = Path(os.environ.get("AUTORESEARCH_OUTPUT_DIR", "output"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def data_dir(recipe_dir: Path | None = None) -> Path:
+    """The folder holding the training data. Standalone, the recipe's train split is prepared in ./data."""
+    if "AUTORESEARCH_DATA_DIR" in os.environ:
+        return Path(os.environ["AUTORESEARCH_DATA_DIR"])
+    if recipe_dir is None:
+        raise RuntimeError("AUTORESEARCH_DATA_DIR is not set; point it at a folder with train.jsonl (or train.csv)")
+    return _prepare_standalone(Path(recipe_dir))
+
+
+def _prepare_standalone(recipe_dir: Path) -> Path:
+    """Carve the same train split the harness would, so a hand run never trains on selection or holdout rows."""
+    from hf_autoresearch.data import make_splits, write_splits
+    from hf_autoresearch.recipe import load_recipe
+
+    d = load_recipe(recipe_dir).data
+    folder = Path("data")
+    if not (folder / "train").exists():
+        write_splits(make_splits(d.source, d.text_column, d.label_column, d.selection_fraction, d.split_seed), folder)
+    return folder / "train"
+
+
+def load_train_rows(folder: Path) -> list[dict]:
+    """The training rows in `folder` (train.jsonl, train.csv or train.parquet), as a list of dicts."""
+    import datasets
+
+    for file in sorted(Path(folder).glob("train.*")):
+        if file.suffix in LOCAL_FORMATS:
+            return datasets.load_dataset(LOCAL_FORMATS[file.suffix], data_files=str(file), split="train").to_list()
+    raise FileNotFoundError(f"{folder}: no train.jsonl, train.csv or train.parquet")
+
+
+def load_labels(folder: Path, rows: list[dict], label_column: str = "label") -> list[str]:
+    """The label names: labels.json from the harness, else the sorted labels seen in the training rows."""
+    file = Path(folder) / LABELS_FILE
+    if file.is_file():
+        return json.loads(file.read_text())
+    return sorted({str(row[label_column]) for row in rows})
+
+
+def deadline_callback(reserve_seconds: float = 10.0):
+    """A transformers TrainerCallback that stops training when fewer than `reserve_seconds` of budget are left."""
+    from transformers import TrainerCallback
+
+    class Deadline(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if time_left() < reserve_seconds:
+                control.should_training_stop = True
+            return control
+
+    return Deadline()
+
+
+def write_summary(summary: dict, out: Path | None = None) -> None:
+    """Print the autoresearch-style summary block and write the same values to summary.json."""
+    out = output_dir() if out is None else out
+    print("---")
+    for key, value in summary.items():
+        print(f"{key + ':':<20} {value:.6g}" if isinstance(value, float) else f"{key + ':':<20} {value}")
+    (Path(out) / "summary.json").write_text(json.dumps(summary, indent=2, default=str))

@@ -1,0 +1,166 @@
+"""recipe.toml -> small dataclasses. Unknown keys, missing fields and bad values are errors that name the fix."""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hf_autoresearch.errors import UserError
+
+TASKS = ("classification",)
+DIRECTIONS = ("maximize", "minimize")
+RECIPE_FILES = ("recipe.toml", "train.py", "program.md")
+
+
+class RecipeError(UserError, ValueError):
+    """A recipe that cannot be used, with the file, the key and the fix in its message."""
+
+
+@dataclass
+class ModelConfig:
+    name: str = field(metadata={"help": "base model: Hub id or local folder (--model overrides)"})
+    baseline: str = field(default="", metadata={"help": "a larger model to compare the best experiment against"})
+
+
+@dataclass
+class DataConfig:
+    source: str = field(metadata={"help": "Hub dataset id or local folder with train.* and test.* (--data overrides)"})
+    text_column: str = field(default="text", metadata={"help": "column holding the input text"})
+    label_column: str = field(default="label", metadata={"help": "column holding the target"})
+    selection_fraction: float = field(
+        default=0.1, metadata={"help": "share of train carved out as the selection split, in (0, 0.5]"}
+    )
+    split_seed: int = field(default=0, metadata={"help": "seed of the train/selection carve; fixed for a run"})
+
+
+@dataclass
+class MetricConfig:
+    module: str = field(metadata={"help": "evaluate module under hf_autoresearch/metrics (or a path to one)"})
+    name: str = field(metadata={"help": "the key of the module's result that decides keep/discard"})
+    direction: str = field(default="maximize", metadata={"help": "maximize or minimize"})
+    min_delta: float = field(default=0.0, metadata={"help": "a keep must beat the best by more than this"})
+
+
+@dataclass
+class BudgetConfig:
+    seconds: int = field(default=300, metadata={"help": "wall-clock seconds of training per experiment"})
+    grace_seconds: int = field(
+        default=60, metadata={"help": "extra seconds before the harness kills a run that overran"}
+    )
+
+
+@dataclass
+class AccelerateConfig:
+    args: list[str] = field(default_factory=list, metadata={"help": "extra `accelerate launch` arguments"})
+
+
+@dataclass
+class Recipe:
+    name: str
+    task: str
+    model: ModelConfig
+    data: DataConfig
+    metric: MetricConfig
+    description: str = ""
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
+    accelerate: AccelerateConfig = field(default_factory=AccelerateConfig)
+    path: Path = field(default=Path("."), metadata={"internal": True})
+
+    @property
+    def train_py(self) -> Path:
+        return self.path / "train.py"
+
+
+_SECTIONS = {
+    "model": ModelConfig,
+    "data": DataConfig,
+    "metric": MetricConfig,
+    "budget": BudgetConfig,
+    "accelerate": AccelerateConfig,
+}
+
+
+def _build(cls, table: dict, where: str, file: Path):
+    """Make dataclass `cls` from a TOML table, failing loudly on unknown, missing or mistyped keys."""
+    fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
+    unknown = sorted(set(table) - set(fields))
+    if unknown:
+        raise RecipeError(
+            f"{file}: unknown key {where}{unknown[0]!r}; known keys in [{where.rstrip('.') or 'top level'}]: "
+            f"{', '.join(sorted(fields))}"
+        )
+    values = {}
+    for name, f in fields.items():
+        if name in _SECTIONS and cls is Recipe:
+            continue
+        if name not in table:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                help_text = f.metadata.get("help", "")
+                raise RecipeError(f"{file}: missing key {where}{name}; add it ({help_text})".rstrip(" ()"))
+            continue
+        value = table[name]
+        expected = {"str": str, "int": int, "float": (int, float), "list[str]": list}[str(f.type)]
+        if not isinstance(value, expected) or (isinstance(value, bool) and str(f.type) != "bool"):
+            raise RecipeError(f"{file}: {where}{name} must be {f.type}, got {value!r}")
+        values[name] = float(value) if f.type == "float" else value
+    return values
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """Load and validate `path` (a recipe folder or its recipe.toml)."""
+    path = Path(path)
+    folder = path.parent if path.name == "recipe.toml" else path
+    file = folder / "recipe.toml"
+    if not folder.is_dir():
+        raise RecipeError(f"{folder}: no such recipe folder; `hf-autoresearch recipes` lists the recipes")
+    if not file.is_file():
+        raise RecipeError(f"{file}: missing; a recipe folder holds {', '.join(RECIPE_FILES)}")
+    try:
+        table = tomllib.loads(file.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise RecipeError(f"{file}: not valid TOML: {err}") from err
+
+    top = _build(Recipe, table, "", file)
+    sections = {}
+    for key, cls in _SECTIONS.items():
+        sub = table.get(key, {})
+        if not isinstance(sub, dict):
+            raise RecipeError(f"{file}: {key} must be a table, written [{key}]")
+        if key in ("model", "data", "metric") and key not in table:
+            raise RecipeError(f"{file}: missing table [{key}]; see recipes/intent-categorization/recipe.toml")
+        sections[key] = cls(**_build(cls, sub, f"{key}.", file))
+    recipe = Recipe(**top, **sections, path=folder.resolve())
+    _check_values(recipe, file)
+    return recipe
+
+
+def _check_values(recipe: Recipe, file: Path) -> None:
+    if recipe.task not in TASKS:
+        raise RecipeError(f"{file}: task = {recipe.task!r} is not supported; use one of {', '.join(TASKS)}")
+    if recipe.metric.direction not in DIRECTIONS:
+        raise RecipeError(f"{file}: metric.direction must be maximize or minimize, got {recipe.metric.direction!r}")
+    if not 0 < recipe.data.selection_fraction <= 0.5:
+        raise RecipeError(f"{file}: data.selection_fraction must be in (0, 0.5], got {recipe.data.selection_fraction}")
+    if recipe.budget.seconds <= 0 or recipe.budget.grace_seconds < 0:
+        raise RecipeError(f"{file}: budget.seconds must be > 0 and budget.grace_seconds >= 0")
+    if recipe.metric.min_delta < 0:
+        raise RecipeError(f"{file}: metric.min_delta must be >= 0, got {recipe.metric.min_delta}")
+    if recipe.name != recipe.path.name:
+        raise RecipeError(f"{file}: name = {recipe.name!r} must match the folder name {recipe.path.name!r}")
+    for required in ("train.py", "program.md"):
+        if not (recipe.path / required).is_file():
+            raise RecipeError(f"{recipe.path / required}: missing; every recipe needs {required} beside recipe.toml")
+    from hf_autoresearch.metrics import metric_path
+
+    try:
+        metric_path(recipe.metric.module)
+    except FileNotFoundError as err:
+        raise RecipeError(f"{file}: metric.module: {err}") from err
+
+
+def find_recipes(root: str | Path = "recipes") -> list[Path]:
+    """Every folder under `root` that holds a recipe.toml, sorted by name."""
+    root = Path(root)
+    return sorted(p.parent for p in root.glob("*/recipe.toml"))
