@@ -2,12 +2,13 @@
 
 It loads only the model's weights and config (never code: trust_remote_code stays off, and nothing from the
 recipe folder is imported) and scores with a local `evaluate` module under hf_autoresearch/metrics.
-Run as `python -m hf_autoresearch.evaluation ARGS.json RESULT.json`; `evaluate_split` does that for the harness.
+`EvaluationProcess` runs it as `python -m hf_autoresearch.evaluation REQUEST.json` and asks for one split at a time.
 """
 
 from __future__ import annotations
 
 import json
+import select
 import subprocess
 import sys
 import time
@@ -26,14 +27,14 @@ class EvaluationError(RuntimeError):
 class EvalRequest:
     task: str
     model_dir: str
-    rows_file: str
     labels_file: str
     metric_path: str
     text_column: str
     label_column: str
 
 
-def _predict_classification(request: EvalRequest, rows: list[dict]) -> tuple[list[int], list[int]]:
+def _predict_classification(request: EvalRequest):
+    """Load the classifier once; return a function rows -> (predicted ids, reference ids)."""
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -45,65 +46,137 @@ def _predict_classification(request: EvalRequest, rows: list[dict]) -> tuple[lis
     model.to(device).eval()
     id2label = {int(k): str(v) for k, v in model.config.id2label.items()}
 
-    predictions = []
-    with torch.inference_mode():
-        for start in range(0, len(rows), EVAL_BATCH_SIZE):
-            texts = [str(r[request.text_column]) for r in rows[start : start + EVAL_BATCH_SIZE]]
-            batch = tokenizer(texts, truncation=True, max_length=EVAL_MAX_LENGTH, padding=True, return_tensors="pt")
-            logits = model(**batch.to(device)).logits
-            predictions += [label2id.get(id2label.get(i, ""), -1) for i in logits.argmax(-1).tolist()]
-    references = [label2id[str(r[request.label_column])] for r in rows]
-    return predictions, references
+    def predict(rows: list[dict]) -> tuple[list[int], list[int]]:
+        texts = [str(r[request.text_column]) for r in rows]
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths batch with little padding
+        predicted = [-1] * len(texts)
+        with torch.inference_mode():
+            for start in range(0, len(order), EVAL_BATCH_SIZE):
+                ix = order[start : start + EVAL_BATCH_SIZE]
+                batch = tokenizer(
+                    [texts[i] for i in ix],
+                    truncation=True,
+                    max_length=EVAL_MAX_LENGTH,
+                    padding=True,
+                    return_tensors="pt",
+                )
+                for i, label_id in zip(ix, model(**batch.to(device)).logits.argmax(-1).tolist(), strict=True):
+                    predicted[i] = label2id.get(id2label.get(label_id, ""), -1)
+        references = [label2id[str(r[request.label_column])] for r in rows]
+        return predicted, references
+
+    return predict
 
 
 PREDICTORS = {"classification": _predict_classification}
 
 
-def run_request(request: EvalRequest) -> dict:
-    """Score the model in this process (the subprocess entry point)."""
-    import evaluate
+class _Scorer:
+    """Holds the loaded model and metric inside the evaluation process."""
 
-    from hf_autoresearch.data import read_jsonl
+    def __init__(self, request: EvalRequest):
+        import evaluate
 
-    if not (Path(request.model_dir) / "config.json").is_file():
-        raise EvaluationError(f"no saved model in {request.model_dir}: train.py must save to AUTORESEARCH_OUTPUT_DIR")
-    started = time.monotonic()
-    rows = read_jsonl(Path(request.rows_file))
-    predictions, references = PREDICTORS[request.task](request, rows)
-    scores = evaluate.load(request.metric_path).compute(predictions=predictions, references=references)
-    return {"scores": scores, "num_rows": len(rows), "seconds": time.monotonic() - started}
+        if not (Path(request.model_dir) / "config.json").is_file():
+            raise EvaluationError(
+                f"no saved model in {request.model_dir}: train.py must save to AUTORESEARCH_OUTPUT_DIR"
+            )
+        self.request = request
+        self.metric = evaluate.load(request.metric_path)
+        self.predict = PREDICTORS[request.task](request)
+
+    def score(self, rows_file: str) -> dict:
+        from hf_autoresearch.data import read_jsonl
+
+        started = time.monotonic()
+        rows = read_jsonl(Path(rows_file))
+        predictions, references = self.predict(rows)
+        scores = self.metric.compute(predictions=predictions, references=references)
+        return {"scores": scores, "num_rows": len(rows), "seconds": time.monotonic() - started}
 
 
-def evaluate_split(request: EvalRequest, workdir: Path, timeout: float = 1800) -> dict:
-    """Run the frozen evaluation of `request` in a fresh Python process; returns scores, row count and seconds."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    args_file, result_file = workdir / "eval-request.json", workdir / "eval-result.json"
-    args_file.write_text(json.dumps(asdict(request)))
-    result_file.unlink(missing_ok=True)
-    try:
-        done = subprocess.run(
-            [sys.executable, "-m", "hf_autoresearch.evaluation", str(args_file), str(result_file)],
-            capture_output=True,
+class EvaluationProcess:
+    """The frozen evaluation of one saved model, in a fresh Python process that loads the model once.
+
+    The harness asks for one split at a time (`score`), so the holdout is scored only after the keep decision,
+    without paying for a second process start. Use as a context manager.
+    """
+
+    def __init__(self, request: EvalRequest, workdir: Path, timeout: float = 1800):
+        workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / "request.json").write_text(json.dumps(asdict(request)))
+        self.stderr_path = workdir / "evaluation.log"
+        self.timeout = timeout
+        self._stderr = self.stderr_path.open("w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "hf_autoresearch.evaluation", str(workdir / "request.json")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
             text=True,
-            timeout=timeout,
             cwd=workdir,
         )
-    except subprocess.TimeoutExpired as err:
-        raise EvaluationError(f"evaluation took longer than {timeout:.0f} s") from err
-    if done.returncode != 0 or not result_file.is_file():
-        tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-15:])
-        raise EvaluationError(f"evaluation failed (exit {done.returncode}):\n{tail}")
-    return json.loads(result_file.read_text())
+
+    def score(self, rows_file: Path) -> dict:
+        """Scores, row count and in-process seconds for the rows in `rows_file`."""
+        started = time.monotonic()
+        try:
+            self.proc.stdin.write(f"{rows_file}\n")
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            pass  # the process died while loading; the empty read below reports why
+        ready, _, _ = select.select([self.proc.stdout], [], [], self.timeout)
+        line = self.proc.stdout.readline() if ready else ""
+        if not ready:
+            self.close()
+            raise EvaluationError(f"evaluation took longer than {self.timeout:.0f} s")
+        answer = json.loads(line) if line.strip() else {"error": f"evaluation process died:\n{self._tail()}"}
+        if "error" in answer:
+            raise EvaluationError(answer["error"])
+        answer["wall_seconds"] = time.monotonic() - started
+        return answer
+
+    def _tail(self, lines: int = 15) -> str:
+        self._stderr.flush()
+        return "\n".join(self.stderr_path.read_text(errors="replace").strip().splitlines()[-lines:])
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.close()
+                self.proc.wait(timeout=30)
+            except (BrokenPipeError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait()
+        self._stderr.close()
+
+    def __enter__(self) -> EvaluationProcess:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def main(argv: list[str]) -> int:
+    """Read rows-file paths from stdin, answer one JSON line each on stdout; everything else goes to stderr."""
+    protocol = sys.stdout
+    sys.stdout = sys.stderr  # library prints must not corrupt the protocol
     request = EvalRequest(**json.loads(Path(argv[0]).read_text()))
+
+    def answer(obj: dict) -> None:
+        protocol.write(json.dumps(obj) + "\n")
+        protocol.flush()
+
     try:
-        result = run_request(request)
-    except EvaluationError as err:
-        print(err, file=sys.stderr)
+        scorer = _Scorer(request)
+    except Exception as err:  # report any load failure as an answer: the harness records it as a crash
+        answer({"error": f"could not load the saved model: {type(err).__name__}: {err}"})
         return 2
-    Path(argv[1]).write_text(json.dumps(result))
+    for line in sys.stdin:
+        try:
+            answer(scorer.score(line.strip()))
+        except Exception as err:
+            answer({"error": f"scoring failed: {type(err).__name__}: {err}"})
     return 0
 
 

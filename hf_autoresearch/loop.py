@@ -13,12 +13,12 @@ from pathlib import Path
 from hf_autoresearch.agents import Agent, InvalidProposal, Proposal, ProposalContext
 from hf_autoresearch.data import make_splits, write_splits
 from hf_autoresearch.errors import UserError
-from hf_autoresearch.evaluation import EvalRequest, EvaluationError, evaluate_split
+from hf_autoresearch.evaluation import EvalRequest, EvaluationError, EvaluationProcess
 from hf_autoresearch.ledger import ExperimentRecord, Ledger, experiment_id
 from hf_autoresearch.metrics import metric_path
 from hf_autoresearch.recipe import Recipe, load_recipe
 from hf_autoresearch.runner import TrainingJob, run_training
-from hf_autoresearch.workspace import Workspace, repo_root
+from hf_autoresearch.workspace import Workspace, check_branch_free, repo_root
 
 RUN_FILE = "run.json"
 
@@ -103,6 +103,7 @@ class Run:
                 f"run {tag!r} already exists in {folder.parent}; add --resume to continue it, or pick another --tag"
             )
         root = repo_root(recipe.path)
+        check_branch_free(root, f"autoresearch/{tag}")
         folder.mkdir(parents=True, exist_ok=True)
         _ignore_in_git(Path(run_dir).resolve())
         config = RunConfig(
@@ -289,41 +290,42 @@ class Run:
 
     def _score(self, record, output_dir, best, scratch, timings) -> None:
         """Selection score decides; the holdout is scored only for keeps and never looked at to decide."""
-        try:
-            selection = self._evaluate(output_dir, "selection", scratch)
-        except EvaluationError as err:
-            record.reason = str(err)
-            return
-        timings["eval_selection"] = selection["seconds"]
-        record.scores["selection"] = selection["scores"]
-        record.selection = float(selection["scores"][self.recipe.metric.name])
-        record.status, record.decision = self._decide(record.selection, best)
-        if record.status != "keep":
-            return
-        try:
-            holdout = self._evaluate(output_dir, "holdout", scratch)
-        except EvaluationError as err:  # the decision is made; a failed report must not undo it
-            record.reason = f"holdout evaluation failed: {err}"
-        else:
-            timings["eval_holdout"] = holdout["seconds"]
-            record.scores["holdout"] = holdout["scores"]
-            record.holdout = float(holdout["scores"][self.recipe.metric.name])
-        self.model_dir(record.number).parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(output_dir), self.model_dir(record.number))
+        metric = self.recipe.metric.name
+        with EvaluationProcess(self._eval_request(output_dir), scratch / "eval") as evaluation:
+            try:
+                self.log("  evaluating on selection")
+                selection = evaluation.score(self.splits / "selection.jsonl")
+            except EvaluationError as err:
+                record.reason = str(err)
+                return
+            timings["eval_selection"] = selection["wall_seconds"]
+            record.scores["selection"] = selection["scores"]
+            record.selection = float(selection["scores"][metric])
+            record.status, record.decision = self._decide(record.selection, best)
+            if record.status == "keep":
+                try:
+                    self.log("  evaluating on holdout")
+                    holdout = evaluation.score(self.splits / "holdout.jsonl")
+                except EvaluationError as err:  # the decision is made; a failed report must not undo it
+                    record.reason = f"holdout evaluation failed: {err}"
+                else:
+                    timings["eval_holdout"] = holdout["wall_seconds"]
+                    record.scores["holdout"] = holdout["scores"]
+                    record.holdout = float(holdout["scores"][metric])
+        if record.status == "keep":
+            self.model_dir(record.number).parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(output_dir), self.model_dir(record.number))
 
-    def _evaluate(self, model_dir: Path, split: str, scratch: Path) -> dict:
+    def _eval_request(self, model_dir: Path) -> EvalRequest:
         r = self.recipe
-        request = EvalRequest(
+        return EvalRequest(
             task=r.task,
             model_dir=str(model_dir),
-            rows_file=str(self.splits / f"{split}.jsonl"),
             labels_file=str(self.splits / "train" / "labels.json"),
             metric_path=str(metric_path(r.metric.module)),
             text_column=r.data.text_column,
             label_column=r.data.label_column,
         )
-        self.log(f"  evaluating on {split}")
-        return evaluate_split(request, scratch / f"eval-{split}")
 
     def _decide(self, score: float, best: ExperimentRecord | None) -> tuple[str, dict]:
         direction = self.recipe.metric.direction

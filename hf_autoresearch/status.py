@@ -18,7 +18,7 @@ def _fmt(value: float | None) -> str:
 
 
 def print_status(folder: Path, console: Console | None = None) -> None:
-    console = console or Console()
+    console = console or Console(width=None if Console().is_terminal else 160)
     folder = Path(folder)
     config = json.loads((folder / "run.json").read_text())
     records = Ledger(folder).records()
@@ -28,7 +28,7 @@ def print_status(folder: Path, console: Console | None = None) -> None:
             column, justify="right" if column in ("selection", "holdout", "train s", "total s") else "left"
         )
     for r in records:
-        description = r.description if not r.reason else f"{r.description} [{r.reason.splitlines()[0][:60]}]"
+        description = r.description if not r.reason else f"{r.description} ({r.reason.splitlines()[0][:70]})"
         table.add_row(
             r.experiment,
             f"[{STATUS_STYLE[r.status]}]{r.status}[/]",

@@ -6,7 +6,6 @@ The user's checkout and branch are never touched: every commit and reset happens
 from __future__ import annotations
 
 import os
-import py_compile
 import shutil
 from pathlib import Path
 
@@ -44,6 +43,13 @@ def repo_root(path: Path) -> Path:
             "`git init && git add -A && git commit -m init` first"
         )
     return Path(root)
+
+
+def check_branch_free(root: Path, branch: str) -> None:
+    if git(root, "rev-parse", "--verify", "-q", f"refs/heads/{branch}", check=False):
+        raise WorkspaceError(
+            f"branch {branch} already exists; use --resume, another --tag, or `git branch -D {branch}`"
+        )
 
 
 class Workspace:
@@ -111,9 +117,9 @@ class Workspace:
         if others:
             return f"the edit touches files other than {self.train_py_rel}: {', '.join(others)}"
         try:
-            py_compile.compile(str(self.train_py), cfile=os.devnull, doraise=True)
-        except py_compile.PyCompileError as err:
-            return f"train.py does not compile: {err.msg.strip()}"
+            compile(self.train_py.read_bytes(), self.train_py_rel, "exec")
+        except (SyntaxError, ValueError) as err:
+            return f"train.py does not compile: {type(err).__name__}: {err}"
         return None
 
     def diff(self) -> tuple[str, str]:

@@ -43,7 +43,12 @@ class ReplayAgent(Agent):
         command = ["git", "apply", "--whitespace=nowarn"]
         if str(recipe_dir) != ".":
             command.append(f"--directory={recipe_dir.as_posix()}")
-        done_apply = subprocess.run([*command, str(patch)], cwd=context.worktree, capture_output=True, text=True)
-        if done_apply.returncode != 0:
-            raise InvalidProposal(f"patch {patch.name} does not apply: {done_apply.stderr.strip()}", details)
+        applied = subprocess.run([*command, str(patch)], cwd=context.worktree, capture_output=True, text=True)
+        if applied.returncode != 0:
+            # patches are usually written against the recipe's train.py, not the current best: like `patch` with
+            # fuzz, retry ignoring the context lines (the lines the patch removes must still match exactly)
+            retry = subprocess.run([*command, "-C0", str(patch)], cwd=context.worktree, capture_output=True, text=True)
+            if retry.returncode != 0:
+                raise InvalidProposal(f"patch {patch.name} does not apply: {applied.stderr.strip()}", details)
+            details["context_ignored"] = True
         return Proposal(description=patch_description(patch), details=details)

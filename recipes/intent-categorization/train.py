@@ -32,7 +32,7 @@ WEIGHT_DECAY = 0.01  # AdamW weight decay
 LR_SCHEDULER = "linear"  # transformers scheduler name: linear, cosine, constant_with_warmup, ...
 
 # --- budget --------------------------------------------------------------------------------------
-SAVE_RESERVE_SECONDS = 10  # stop training this long before the budget ends, to leave time to save
+SAVE_RESERVE_SECONDS = 5  # stop training this long before the budget ends, to leave time to save
 
 TEXT_COLUMN, LABEL_COLUMN = "text", "label"
 
