@@ -57,7 +57,7 @@ def cmd_run(args) -> int:
         tag = args.tag or latest_tag(run_dir)
         if tag is None:
             raise SystemExit(f"error: no run to resume in {run_dir}")
-        run = Run.resume(run_dir, tag)
+        run = Run.resume(run_dir, tag, budget=args.budget, grace=args.grace)
         agent_name, patches = run.config.agent, args.patches or run.config.patches
     else:
         if not args.recipe:

@@ -133,11 +133,18 @@ class Run:
         return cls(folder, config, recipe, workspace, log)
 
     @classmethod
-    def resume(cls, run_dir: Path, tag: str, log=print) -> Run:
+    def resume(
+        cls, run_dir: Path, tag: str, budget: float | None = None, grace: float | None = None, log=print
+    ) -> Run:
+        """Reopen run `tag`; a new budget or grace applies from the next experiment on."""
         folder = Path(run_dir).resolve() / tag
         if not (folder / RUN_FILE).is_file():
             raise RunError(f"no run {tag!r} in {folder.parent}; `hf-autoresearch status` lists the runs")
         config = RunConfig(**json.loads((folder / RUN_FILE).read_text()))
+        if budget is not None or grace is not None:
+            config.budget = float(budget or config.budget)
+            config.grace = float(config.grace if grace is None else grace)
+            (folder / RUN_FILE).write_text(json.dumps(asdict(config), indent=2))
         workspace = Workspace.reopen(Path(config.repo), folder / "worktree", config.branch, Path(config.recipe_rel))
         recipe = load_recipe(workspace.worktree / config.recipe_rel)
         run = cls(folder, config, recipe, workspace, log)
@@ -152,7 +159,13 @@ class Run:
         """Run the baseline if missing, then experiments until a limit is reached or the agent is done."""
         started = time.monotonic()
         if self.ledger.best() is None:
-            self.experiment(0, agent=None)
+            baseline = self.experiment(self.ledger.next_number(), agent=None)
+            if baseline.status != "keep":
+                raise RunError(
+                    f"the baseline {baseline.experiment} ended in {baseline.status} ({baseline.reason}); see "
+                    f"{self.log_path(baseline.number)}. Fix the cause (a longer --budget or --grace, the data, the "
+                    "model) and add --resume to try the baseline again"
+                )
         while True:
             done = [r for r in self.ledger.records() if r.number > 0]
             if max_experiments is not None and len(done) >= max_experiments:
@@ -176,7 +189,7 @@ class Run:
         scratch = Path(tempfile.mkdtemp(prefix="hf-autoresearch-"))
         try:
             if agent is None:
-                proposal = Proposal("baseline")
+                proposal = Proposal("baseline", {"baseline": True})
                 commit = self.workspace.head()
                 timings = {"agent": 0.0}
             else:

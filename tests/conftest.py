@@ -1,0 +1,142 @@
+"""Shared fixtures: real data from ../shared/data, tiny random models built from configs, throwaway git projects."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+BANKING77 = SHARED / "data" / "banking77"
+QMD = SHARED / "data" / "qmd-query-expansion"
+OFFLINE_MODELS = Path(os.environ.get("HF_AUTORESEARCH_OFFLINE_MODELS", Path.home() / ".cache/hf-autoresearch-offline"))
+RECIPE = ROOT / "recipes" / "intent-categorization"
+SUBSET_LABELS = ("card_arrival", "exchange_rate", "lost_or_stolen_card", "top_up_failed", "pin_blocked")
+
+
+def pytest_collection_modifyitems(config, items):
+    import torch
+
+    if not torch.cuda.is_available():
+        skip = pytest.mark.skip(reason="needs a CUDA GPU")
+        for item in items:
+            if "gpu" in item.keywords:
+                item.add_marker(skip)
+
+
+def read_csv(path: Path) -> list[dict]:
+    with path.open() as f:
+        return list(csv.DictReader(f))
+
+
+def write_csv(rows: list[dict], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+@pytest.fixture(scope="session")
+def banking77() -> Path:
+    if not (BANKING77 / "train.csv").is_file():
+        pytest.skip(f"real data not found at {BANKING77}")
+    return BANKING77
+
+
+@pytest.fixture(scope="session")
+def banking_subset(banking77, tmp_path_factory) -> Path:
+    """Real BANKING77 rows of five intents: 40 train and 12 test rows each (a folder with train.csv, test.csv)."""
+    folder = tmp_path_factory.mktemp("banking-subset")
+    for split, per_label in (("train", 40), ("test", 12)):
+        rows = read_csv(banking77 / f"{split}.csv")
+        kept = []
+        for label in SUBSET_LABELS:
+            kept += [r for r in rows if r["label"] == label][:per_label]
+        write_csv(kept, folder / f"{split}.csv")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(banking77, tmp_path_factory) -> Path:
+    """A 2-layer, 32-wide random BERT with a WordPiece tokenizer trained on BANKING77 text, saved as a folder."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    texts = [r["text"] for r in read_csv(banking77 / "train.csv")]
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=600, special_tokens=special))
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B [SEP]",
+        special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))],
+    )
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_max_length=128,
+    )
+    config = BertConfig(
+        vocab_size=tok.get_vocab_size(),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
+    BertModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def offline_minilm() -> Path:
+    path = OFFLINE_MODELS / "all-MiniLM-L6-v2"
+    if not (path / "config.json").is_file():
+        pytest.skip(f"offline MiniLM not found at {path}; run ../shared/tools/offline-models")
+    return path
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
+
+
+@pytest.fixture
+def project(tmp_path) -> Path:
+    """A user's git repository holding a copy of the intent-categorization recipe, committed on branch main."""
+    repo = tmp_path / "project"
+    shutil.copytree(RECIPE, repo / "recipes" / RECIPE.name, ignore=shutil.ignore_patterns("examples", "__pycache__"))
+    git(repo.parent, "init", "-q", "-b", "main", str(repo))
+    git(repo, "-c", "user.name=user", "-c", "user.email=user@example.com", "add", "-A")
+    git(repo, "-c", "user.name=user", "-c", "user.email=user@example.com", "commit", "-q", "-m", "init")
+    return repo
+
+
+def make_patch(
+    recipe_dir: Path, subject: str, replacements: list[tuple[str, str]], path: Path, file: str = "train.py"
+) -> Path:
+    """Write a unified diff of `file` (headers a/FILE, b/FILE, as `git diff` writes them from the recipe folder)."""
+    import difflib
+
+    before = (recipe_dir / file).read_text()
+    after = before
+    for old, new in replacements:
+        assert old in after, old
+        after = after.replace(old, new)
+    diff = "".join(difflib.unified_diff(before.splitlines(True), after.splitlines(True), f"a/{file}", f"b/{file}"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"Subject: [PATCH] {subject}\n\n---\ndiff --git a/{file} b/{file}\n{diff}")
+    return path
