@@ -66,7 +66,8 @@ def load_source(source: str) -> dict[str, datasets.Dataset]:
     return {"train": loaded["train"], "test": loaded["test"]}
 
 
-def _rows(ds: datasets.Dataset, text_column: str, label_column: str, source: str) -> list[dict]:
+def _rows(ds: datasets.Dataset, text_column: str, label_column: str, source: str, names=None) -> list[dict]:
+    """Rows with string labels; integer labels are mapped through `names` (the train split's ClassLabel)."""
     for column in (text_column, label_column):
         if column not in ds.column_names:
             raise DataError(
@@ -74,6 +75,8 @@ def _rows(ds: datasets.Dataset, text_column: str, label_column: str, source: str
                 "data.text_column / data.label_column in recipe.toml"
             )
     feature = ds.features[label_column]
+    if not isinstance(feature, datasets.ClassLabel) and isinstance(names, datasets.ClassLabel):
+        feature = names  # e.g. a test.jsonl that stored the ids of the train split's ClassLabel
     rows = ds.to_list()
     if isinstance(feature, datasets.ClassLabel):
         for row in rows:
@@ -112,7 +115,7 @@ def carve(rows: list[dict], fraction: float, seed: int, label_column: str) -> tu
 def make_splits(source: str, text_column: str, label_column: str, selection_fraction: float, seed: int) -> Splits:
     loaded = load_source(source)
     train_rows = _rows(loaded["train"], text_column, label_column, source)
-    holdout = _rows(loaded["test"], text_column, label_column, source)
+    holdout = _rows(loaded["test"], text_column, label_column, source, loaded["train"].features.get(label_column))
     if len(train_rows) < 2 or not holdout:
         raise DataError(f"{source}: train needs at least 2 rows and test at least 1")
     labels = label_names(loaded["train"], train_rows + holdout, label_column)

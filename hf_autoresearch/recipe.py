@@ -88,7 +88,7 @@ def _build(cls, table: dict, where: str, file: Path):
     unknown = sorted(set(table) - set(fields))
     if unknown:
         raise RecipeError(
-            f"{file}: unknown key {where}{unknown[0]!r}; known keys in [{where.rstrip('.') or 'top level'}]: "
+            f"{file}: unknown key {where}{unknown[0]}; known keys in [{where.rstrip('.') or 'top level'}]: "
             f"{', '.join(sorted(fields))}"
         )
     values = {}
