@@ -21,15 +21,15 @@ from hf_autoresearch import experiment
 
 # --- model ---------------------------------------------------------------------------------------
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"  # base model; the harness overrides it with AUTORESEARCH_MODEL
-MAX_LENGTH = 128  # tokens kept per query; BANKING77 queries are short
+MAX_LENGTH = 128  # tokens kept per query; BANKING77 queries are short; search: choice(32, 64, 128)
 
 # --- optimisation --------------------------------------------------------------------------------
-LEARNING_RATE = 5e-5  # peak AdamW learning rate
-BATCH_SIZE = 32  # examples per optimizer step
-EPOCHS = 3  # upper bound on passes over the data; the time budget usually ends training first
-WARMUP = 0.1  # share of the planned steps spent warming the learning rate up
-WEIGHT_DECAY = 0.01  # AdamW weight decay
-LR_SCHEDULER = "linear"  # transformers scheduler name: linear, cosine, constant_with_warmup, ...
+LEARNING_RATE = 5e-5  # peak AdamW learning rate; search: log(1e-5, 3e-3)
+BATCH_SIZE = 32  # examples per optimizer step; search: choice(8, 16, 32, 64)
+EPOCHS = 3  # passes the schedule plans for; the time budget usually ends training first; search: int(1, 10)
+WARMUP = 0.1  # share of the planned steps spent warming the learning rate up; search: float(0.0, 0.3)
+WEIGHT_DECAY = 0.01  # AdamW weight decay; search: float(0.0, 0.1)
+LR_SCHEDULER = "linear"  # transformers scheduler name; search: choice("linear", "cosine", "constant_with_warmup")
 
 # --- budget --------------------------------------------------------------------------------------
 SAVE_RESERVE_SECONDS = 5  # stop training this long before the budget ends, to leave time to save
