@@ -42,6 +42,7 @@ class TrainingJob:
     grace_seconds: float
     log_path: Path
     accelerate_args: tuple[str, ...] = ()
+    sandbox_hidden: tuple[Path, ...] | None = None  # with --sandbox: folders training must not see (bubblewrap)
 
 
 @dataclass
@@ -63,7 +64,12 @@ def has_gpu() -> bool:
 
 def launch_command(job: TrainingJob, gpu: bool) -> list[str]:
     defaults = GPU_LAUNCH_ARGS if gpu else CPU_LAUNCH_ARGS
-    return [sys.executable, "-m", "accelerate.commands.launch", *(job.accelerate_args or defaults), "train.py"]
+    command = [sys.executable, "-m", "accelerate.commands.launch", *(job.accelerate_args or defaults), "train.py"]
+    if job.sandbox_hidden is not None:
+        from hf_autoresearch.sandbox import wrap
+
+        command = wrap(command, job.scratch, list(job.sandbox_hidden))
+    return command
 
 
 def _environment(job: TrainingJob, data_dir: Path, output_dir: Path) -> dict[str, str]:

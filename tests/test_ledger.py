@@ -16,7 +16,18 @@ def test_append_writes_jsonl_and_tsv_in_step(tmp_path):
     ledger.append(record(2, "crash", None, reason="boom"))
     assert [r.number for r in ledger.records()] == [0, 1, 2]
     rows = ledger.tsv.read_text().splitlines()
-    assert rows[0] == "experiment\tcommit\tstatus\tselection\tholdout\ttrain_seconds\ttotal_seconds\tdescription"
+    assert rows[0].split("\t") == [
+        "experiment",
+        "commit",
+        "status",
+        "selection",
+        "holdout",
+        "train_seconds",
+        "total_seconds",
+        "gain",
+        "threshold",
+        "description",
+    ]
     assert rows[1].split("\t")[:5] == ["exp-0000", "000000000000", "keep", "0.500000", "0.400000"]
     assert rows[3].split("\t")[2:5] == ["crash", "", ""]
     assert ledger.best().number == 0
