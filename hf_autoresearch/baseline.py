@@ -1,0 +1,280 @@
+"""`hf-autoresearch baseline`: score a larger model beside a run, so the run's best can be held up against it.
+
+The larger model is trained with the run's *original* train.py (the commit of its baseline exp-0000), on the run's
+train split, under the run's budget (or --budget), or only evaluated (--no-train, for an instruct model that already
+does the task). Either way the same frozen evaluation scores it on the selection and the holdout split. The result is
+written to <run>/larger-baseline.json, not to the ledger: it is a reference point, not an experiment.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from hf_autoresearch.errors import UserError
+from hf_autoresearch.evaluation import EvalRequest, EvaluationError, EvaluationProcess
+from hf_autoresearch.ledger import ExperimentRecord, Ledger
+from hf_autoresearch.metrics import metric_path
+from hf_autoresearch.recipe import Recipe, load_recipe
+from hf_autoresearch.runner import TrainingJob, run_training
+from hf_autoresearch.workspace import git
+
+BASELINE_FILE = "larger-baseline.json"
+
+
+class BaselineError(UserError):
+    """The larger baseline cannot be run; the message says what to do."""
+
+
+def find_run(run_dir: Path, recipe_dir: Path, tag: str | None) -> Path:
+    """The run folder named by `tag`, else the latest run of this recipe in `run_dir`."""
+    run_dir = Path(run_dir).resolve()
+    recipe_name = Path(recipe_dir).resolve().name
+    start = f"start one first: hf-autoresearch run {recipe_dir} --max-experiments 0 --run-dir {run_dir}"
+    if tag:
+        folder = run_dir / tag
+        if not (folder / "run.json").is_file():
+            raise BaselineError(f"no run {tag!r} in {run_dir}; {start} --tag {tag}")
+        recipe_rel = json.loads((folder / "run.json").read_text())["recipe_rel"]
+        if Path(recipe_rel).name != recipe_name:
+            raise BaselineError(f"run {tag!r} is a run of {recipe_rel}, not of {recipe_dir}")
+        return folder
+    runs = [
+        p.parent
+        for p in sorted(run_dir.glob("*/run.json"), key=lambda p: p.stat().st_mtime)
+        if Path(json.loads(p.read_text())["recipe_rel"]).name == recipe_name
+    ]
+    if not runs:
+        raise BaselineError(f"no run of {recipe_name} in {run_dir}; {start}")
+    return runs[-1]
+
+
+def count_parameters(model_dir: str | Path) -> int | None:
+    """Parameters stored in a saved model's safetensors files (read from their headers, no weights loaded).
+
+    For a PEFT adapter folder, the parameters of the base it names are added.
+    """
+    folder = Path(model_dir)
+    total = 0
+    for file in sorted(folder.glob("*.safetensors")):
+        with file.open("rb") as f:
+            header = json.loads(f.read(int.from_bytes(f.read(8), "little")))
+        total += sum(math.prod(v["shape"]) for k, v in header.items() if k != "__metadata__")
+    adapter = folder / "adapter_config.json"
+    if adapter.is_file():
+        base = json.loads(adapter.read_text()).get("base_model_name_or_path", "")
+        base_count = count_parameters(base) if base and Path(base).is_dir() else None
+        total += base_count or 0
+    return total or None
+
+
+def _local_model(model: str) -> str:
+    """A local folder for `model`: itself if it is one, else a snapshot from the Hub."""
+    path = Path(model).expanduser()
+    if path.is_dir():
+        return str(path.resolve())
+    try:
+        from huggingface_hub import snapshot_download
+
+        return snapshot_download(model)
+    except Exception as err:  # offline, unknown id, gated: all mean the same to the user
+        raise BaselineError(
+            f"could not get model {model!r} from the Hub ({type(err).__name__}); pass --model a local folder"
+        ) from err
+
+
+def _eval_request(recipe: Recipe, folder: Path, model_dir: str) -> EvalRequest:
+    return EvalRequest(
+        task=recipe.task,
+        model_dir=model_dir,
+        labels_file=str(folder / "splits" / "train" / "labels.json"),
+        metric_path=str(metric_path(recipe.metric.module)),
+        text_column=recipe.data.text_column,
+        label_column=recipe.data.label_column,
+    )
+
+
+def run_baseline(
+    recipe_dir: Path,
+    run_dir: Path,
+    tag: str | None = None,
+    model: str | None = None,
+    budget: float | None = None,
+    no_train: bool = False,
+    data: str | None = None,
+    log=print,
+) -> dict:
+    """Train (or only evaluate) the larger model beside run `tag` and write <run>/larger-baseline.json."""
+    started = time.monotonic()
+    folder = find_run(run_dir, recipe_dir, tag)
+    config = json.loads((folder / "run.json").read_text())
+    recipe = load_recipe(folder / "worktree" / config["recipe_rel"])
+    if data and str(Path(data).expanduser().resolve() if Path(data).expanduser().exists() else data) != config["data"]:
+        raise BaselineError(
+            f"run {config['tag']} was split from {config['data']}; a baseline must use the same splits "
+            f"(drop --data, or start a run on {data})"
+        )
+    model = model or recipe.model.baseline
+    if not model:
+        raise BaselineError(f"{recipe.path / 'recipe.toml'}: no [model] baseline; set it, or pass --model")
+    if no_train and recipe.task == "classification":
+        raise BaselineError("--no-train needs a model that already does the task; a classifier's head must be trained")
+    budget = float(budget or config["budget"])
+    result = {
+        "run": str(folder),
+        "model": model,
+        "trained": not no_train,
+        "budget": None if no_train else budget,
+        "seed": config["seed"],
+        "metric": recipe.metric.name,
+        "direction": recipe.metric.direction,
+        "status": "ok",
+        "reason": "",
+        "commit": "",
+        "scores": {},
+        "train_seconds": 0.0,
+        "training_seconds": None,
+        "summary": {},
+    }
+    scratch = Path(tempfile.mkdtemp(prefix="hf-autoresearch-baseline-"))
+    try:
+        if no_train:
+            model_dir = _local_model(model)
+        else:
+            model_dir = _train(recipe, folder, config, model, budget, scratch, result, log)
+        if model_dir is not None:
+            _evaluate(recipe, folder, model_dir, scratch, result, log)
+            params = count_parameters(model_dir)
+            result["num_params"] = params
+            result["params_M"] = params / 1e6 if params else None
+            if not no_train and result["status"] == "ok":
+                kept = folder / "models" / "larger-baseline"
+                shutil.rmtree(kept, ignore_errors=True)
+                kept.parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(model_dir, kept)
+                result["model_dir"] = str(kept)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    result["total_seconds"] = time.monotonic() - started
+    result["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    (folder / BASELINE_FILE).write_text(json.dumps(result, indent=2))
+    log(
+        f"larger baseline {model}: {result['status']}"
+        + "".join(
+            f", {split} {result[split]:.4f}" for split in ("selection", "holdout") if result.get(split) is not None
+        )
+    )
+    return result
+
+
+def _train(
+    recipe, folder: Path, config: dict, model: str, budget: float, scratch: Path, result: dict, log
+) -> str | None:
+    base = next((r for r in Ledger(folder).records() if r.number == 0), None)
+    if base is None or not base.commit:
+        raise BaselineError(
+            f"run {config['tag']} has no baseline experiment yet; finish it first: hf-autoresearch run --resume "
+            f"--tag {config['tag']}"
+        )
+    result["commit"] = base.commit
+    train_py = scratch / "baseline-train.py"
+    train_py.write_text(git(Path(config["repo"]), "show", f"{base.commit}:{config['recipe_rel']}/train.py"))
+    model = str(Path(model).expanduser().resolve()) if Path(model).expanduser().exists() else model
+    log(f"training the larger baseline {model} with train.py of {base.commit[:8]} for up to {budget:.0f} s")
+    job = TrainingJob(
+        train_py=train_py,
+        scratch=scratch / "job",
+        train_data=folder / "splits" / "train",
+        model=model,
+        seed=config["seed"],
+        budget_seconds=budget,
+        grace_seconds=config["grace"],
+        log_path=folder / "logs" / "larger-baseline.log",
+        accelerate_args=tuple(config.get("accelerate_args", [])),
+    )
+    trained = run_training(job)
+    result["train_seconds"] = trained.seconds
+    result["log"] = str(job.log_path)
+    try:
+        result["summary"] = json.loads((trained.output_dir / "summary.json").read_text())
+        result["training_seconds"] = result["summary"].get("training_seconds")
+    except (OSError, json.JSONDecodeError):
+        pass
+    if trained.status != "ok":
+        result["status"] = trained.status
+        result["reason"] = f"training ended in {trained.status}; see {job.log_path}\n{trained.log_tail}"
+        return None
+    return str(trained.output_dir)
+
+
+def _evaluate(recipe, folder: Path, model_dir: str, scratch: Path, result: dict, log) -> None:
+    seconds = {}
+    with EvaluationProcess(_eval_request(recipe, folder, model_dir), scratch / "eval") as evaluation:
+        for split in ("selection", "holdout"):
+            log(f"  evaluating the larger baseline on {split}")
+            try:
+                scored = evaluation.score(folder / "splits" / f"{split}.jsonl")
+            except EvaluationError as err:
+                result["status"], result["reason"] = "crash", str(err)
+                return
+            result["scores"][split] = scored["scores"]
+            result[split] = float(scored["scores"][recipe.metric.name])
+            seconds[split] = scored["wall_seconds"]
+    result["eval_seconds"] = seconds
+
+
+# --- the comparison `status` prints ----------------------------------------------------------------
+def read_baseline(folder: Path) -> dict | None:
+    try:
+        return json.loads((Path(folder) / BASELINE_FILE).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def relative_gain(best: float | None, base: float | None, direction: str) -> float | None:
+    """How much better `best` is than `base`, as a fraction of |base| (positive: the small model wins)."""
+    if best is None or base is None or base == 0:
+        return None
+    return (best - base) / abs(base) if direction == "maximize" else (base - best) / abs(base)
+
+
+def comparison_lines(folder: Path, records: list[ExperimentRecord]) -> list[str]:
+    """Two lines: the larger baseline, and the run's best against it; [] when no baseline was run."""
+    larger = read_baseline(folder)
+    if larger is None:
+        return []
+
+    def fmt(value) -> str:
+        return "—" if value is None else f"{value:.4f}"
+
+    def params(count) -> str:
+        return "?" if not count else f"{count / 1e6:.1f}M params"
+
+    seconds = larger.get("training_seconds") or larger.get("train_seconds") or 0.0
+    how = f"trained {seconds:.0f} s" if larger.get("trained") else "not trained"
+    head = f"larger baseline {Path(larger['model']).name} ({params(larger.get('num_params'))}, {how}): "
+    if larger.get("status") != "ok":
+        return [
+            head + f"{larger['status']} ({larger.get('reason', '').splitlines()[0] if larger.get('reason') else ''})"
+        ]
+    lines = [head + f"selection {fmt(larger.get('selection'))}, holdout {fmt(larger.get('holdout'))}"]
+    kept = [r for r in records if r.status == "keep"]
+    if kept:
+        best = kept[-1]
+        parts = []
+        for split in ("selection", "holdout"):
+            mine, theirs = getattr(best, split), larger.get(split)
+            if mine is None or theirs is None:
+                parts.append(f"{split} {fmt(mine)}")
+                continue
+            gain = relative_gain(mine, theirs, larger.get("direction", "maximize"))
+            rel = "n/a" if gain is None else f"{gain:+.1%}"
+            parts.append(f"{split} {fmt(mine)} ({mine - theirs:+.4f}, {rel} vs larger)")
+        seconds = best.summary.get("training_seconds") or best.train_seconds
+        count = count_parameters(Path(folder) / "models" / best.experiment)
+        lines.append(f"best {best.experiment} ({params(count)}, trained {seconds:.0f} s): " + ", ".join(parts))
+    return lines

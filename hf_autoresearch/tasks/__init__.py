@@ -1,0 +1,1 @@
+"""Task-specific pieces the harness owns and train.py may import (prompts, data forms), one module a task."""

@@ -1,0 +1,295 @@
+"""Query expansion: the prompt, the data forms and the frozen generation settings, shared by train.py and evaluation.
+
+Training and evaluation must build the prompt the same way, so both import `prompt_text` / `completion_text` from
+here. The expansion format is QMD's: one line a retrieval expansion, `lex: ...` (BM25 keywords), `vec: ...`
+(a natural-language rephrasing) and at most one `hyde: ...` (a short hypothetical passage).
+
+Rows in the harness's split files have the schema `{"query": str, "output": [[kind, text], ...]}`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+KINDS = ("lex", "vec", "hyde")
+PROMPT = "/no_think Expand this search query: {query}"  # QMD's user turn, so its Hub data matches
+# used when a tokenizer has no chat template (a base model): plain text with an explicit end marker
+FALLBACK_TEMPLATE = "Expand this search query into lex:, vec: and hyde: lines.\nQuery: {query}\nExpansion:\n"
+
+# the frozen generation settings of the evaluation (the agent cannot change them)
+EVAL_MAX_NEW_TOKENS = 192  # the longest reference (777 characters) is ~170 SmolLM2 tokens
+EVAL_BATCH_SIZE = 32
+EVAL_MAX_PROMPT_TOKENS = 256
+
+# QMD marks "answer with one kind only" as `<query> /only:lex` or `<query> only: lex`
+_ONLY_MODE = re.compile(r"\s+/?only:\s*(lex|vec|hyde)\s*$", re.IGNORECASE)
+
+
+def only_mode(query: str) -> str | None:
+    """The kind an "only:" query asks for, or None for an ordinary query."""
+    match = _ONLY_MODE.search(query)
+    return match.group(1).lower() if match else None
+
+
+def normalise_query(query: str) -> str:
+    """Lower-cased, whitespace-collapsed query: two rows with the same key are the same query."""
+    return " ".join(query.lower().split())
+
+
+def base_query(query: str) -> str:
+    """The normalised query without its "only:" suffix; all variants of one query share a split."""
+    return normalise_query(_ONLY_MODE.sub("", query))
+
+
+def output_text(output: list) -> str:
+    """The assistant turn: one `kind: text` line per [kind, text] pair."""
+    return "\n".join(f"{kind}: {' '.join(str(text).split())}" for kind, text in output)
+
+
+def parse_output_text(text: str) -> list[list[str]]:
+    """[kind, text] pairs from expansion lines; lines without a known prefix are dropped."""
+    pairs = []
+    for line in text.strip().splitlines():
+        kind, sep, rest = line.strip().partition(":")
+        if sep and kind.strip().lower() in KINDS and rest.strip():
+            pairs.append([kind.strip().lower(), rest.strip()])
+    return pairs
+
+
+def row_from_messages(messages: list[dict]) -> dict | None:
+    """A {query, output} row from a chat-format row (QMD's Hub data), or None if it is not one."""
+    user = next((m["content"] for m in messages if m.get("role") == "user"), None)
+    answer = next((m["content"] for m in messages if m.get("role") == "assistant"), None)
+    if user is None or answer is None:
+        return None
+    prefix = PROMPT.split("{query}")[0]
+    query = user[len(prefix) :] if user.startswith(prefix) else user.split(":", 1)[-1]
+    output = parse_output_text(answer)
+    return {"query": query.strip(), "output": output} if query.strip() and output else None
+
+
+def to_row(raw: dict, query_column: str = "query", output_column: str = "output") -> dict | None:
+    """Normalise one source row (either form) to {query, output}; None when it holds no usable expansion."""
+    if "messages" in raw and query_column not in raw:
+        return row_from_messages(raw["messages"])
+    query, output = raw.get(query_column), raw.get(output_column)
+    if not isinstance(query, str) or not query.strip() or not output:
+        return None
+    if isinstance(output, str):
+        output = parse_output_text(output)
+    pairs = [[str(k).lower(), str(t)] for k, t in output if str(k).lower() in KINDS and str(t).strip()]
+    return {"query": query.strip(), "output": pairs} if pairs else None
+
+
+def read_jsonl_folder(folder: Path) -> list[dict]:
+    """Every row of every *.jsonl file in `folder`, files in name order."""
+    rows = []
+    for file in sorted(Path(folder).glob("*.jsonl")):
+        with file.open() as f:
+            rows.extend(json.loads(line) for line in f if line.strip())
+    return rows
+
+
+# --- prompts ---------------------------------------------------------------------------------------
+def messages(query: str) -> list[dict]:
+    return [{"role": "user", "content": PROMPT.format(query=query)}]
+
+
+def prompt_text(tokenizer, query: str) -> str:
+    """The text the model sees before its answer (the chat template with the generation prompt)."""
+    if not getattr(tokenizer, "chat_template", None):  # models like Gemma degrade badly without their BOS token
+        return (tokenizer.bos_token or "") + FALLBACK_TEMPLATE.format(query=query)
+    return tokenizer.apply_chat_template(messages(query), tokenize=False, add_generation_prompt=True)
+
+
+def completion_text(tokenizer, query: str, output: list) -> str:
+    """The text the model is trained to produce after `prompt_text`: the expansion and the end-of-turn marker."""
+    answer = output_text(output)
+    if not getattr(tokenizer, "chat_template", None):
+        return answer + (tokenizer.eos_token or "")
+    prompt = prompt_text(tokenizer, query)
+    full = tokenizer.apply_chat_template(
+        messages(query) + [{"role": "assistant", "content": answer}], tokenize=False, add_generation_prompt=False
+    )
+    if not full.startswith(prompt):  # a template that rewrites earlier turns: fall back to the plain answer
+        return answer + (tokenizer.eos_token or "")
+    return full[len(prompt) :].rstrip()
+
+
+# --- frozen generation -----------------------------------------------------------------------------
+def load_for_generation(model_dir: str, device: str):
+    """(model, tokenizer) from a saved folder holding merged weights, or a PEFT adapter plus its base model."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    dtype = torch.bfloat16 if device == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
+    folder = Path(model_dir)
+    adapter = folder / "adapter_config.json"
+    if adapter.is_file():
+        from peft import PeftModel
+
+        base_name = json.loads(adapter.read_text())["base_model_name_or_path"]
+        base = AutoModelForCausalLM.from_pretrained(base_name, dtype=dtype, trust_remote_code=False)
+        model = PeftModel.from_pretrained(base, str(folder)).merge_and_unload()
+        has_tokenizer = any((folder / f).is_file() for f in ("tokenizer.json", "tokenizer_config.json"))
+        tokenizer = AutoTokenizer.from_pretrained(str(folder) if has_tokenizer else base_name)
+    else:
+        model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=dtype, trust_remote_code=False)
+        tokenizer = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False)
+    tokenizer.padding_side = "left"  # generation continues the prompt, so padding goes before it
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model.to(device).eval(), tokenizer
+
+
+def _stop_ids(model, tokenizer) -> list[int]:
+    ids = set()
+    for value in (model.generation_config.eos_token_id, tokenizer.eos_token_id):
+        if isinstance(value, int):
+            ids.add(value)
+        elif value:
+            ids.update(value)
+    return sorted(ids)
+
+
+def generate(model, tokenizer, queries: list[str], batch_size: int = EVAL_BATCH_SIZE) -> list[str]:
+    """Greedy expansions of `queries` with the frozen settings, batched by prompt length (left padding)."""
+    import torch
+    from transformers import GenerationConfig
+
+    prompts = [prompt_text(tokenizer, q) for q in queries]
+    config = GenerationConfig(
+        max_new_tokens=EVAL_MAX_NEW_TOKENS,
+        do_sample=False,
+        num_beams=1,
+        eos_token_id=_stop_ids(model, tokenizer),
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    answers = [""] * len(prompts)
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            ix = order[start : start + batch_size]
+            batch = tokenizer(
+                [prompts[i] for i in ix],
+                add_special_tokens=False,
+                padding=True,
+                truncation=True,
+                max_length=EVAL_MAX_PROMPT_TOKENS,
+                return_tensors="pt",
+            ).to(model.device)
+            out = model.generate(**batch, generation_config=config)
+            new_tokens = out[:, batch["input_ids"].shape[1] :]
+            for i, text in zip(ix, tokenizer.batch_decode(new_tokens, skip_special_tokens=True), strict=True):
+                answers[i] = text.strip()
+    return answers
+
+
+# --- data sources and splits -----------------------------------------------------------------------
+def load_source_rows(source: str, query_column: str, output_column: str) -> tuple[list[dict], list[dict] | None]:
+    """(pool, test) rows of `source` in the {query, output} schema; test is None when the source has none.
+
+    A local folder with train.* (and optionally test.*) files gives those; a local folder of other *.jsonl files
+    (QMD's data as published) is pooled, file by file; a Hub id gives its train split and, if present, test.
+    """
+    import datasets
+
+    from hf_autoresearch.data import LOCAL_FORMATS, DataError
+
+    def normalise(raw_rows) -> list[dict]:
+        return [r for r in (to_row(raw, query_column, output_column) for raw in raw_rows) if r is not None]
+
+    folder = Path(source).expanduser()
+    if folder.is_dir():
+        found = {
+            split: sorted(p for p in folder.glob(f"{split}.*") if p.suffix in LOCAL_FORMATS)
+            for split in ("train", "test")
+        }
+        if found["train"]:
+            loaded = {
+                split: datasets.load_dataset(LOCAL_FORMATS[files[0].suffix], data_files=str(files[0]), split="train")
+                for split, files in found.items()
+                if files
+            }
+            test = normalise(loaded["test"].to_list()) if "test" in loaded else None
+            return normalise(loaded["train"].to_list()), test
+        pool = normalise(read_jsonl_folder(folder))
+        if not pool:
+            raise DataError(
+                f"{folder}: no train.* file and no *.jsonl rows with {query_column!r} and {output_column!r} "
+                "(or chat `messages`)"
+            )
+        return pool, None
+    if source.startswith((".", "/", "~")) or folder.suffix:
+        raise DataError(f"{source}: no such data folder; pass --data a folder of *.jsonl files or a Hub id")
+    try:
+        loaded = datasets.load_dataset(source)
+    except Exception as err:  # the Hub client raises many types; all mean the same to the user
+        raise DataError(
+            f"could not load {source!r} from the Hub ({type(err).__name__}: {err}); offline, pass --data "
+            "../shared/data/qmd-query-expansion"
+        ) from err
+    if "train" not in loaded:
+        raise DataError(f"{source}: has splits {sorted(loaded)}, needs 'train'")
+    test = normalise(loaded["test"].to_list()) if "test" in loaded else None
+    return normalise(loaded["train"].to_list()), test
+
+
+def _dedupe(rows: list[dict]) -> list[dict]:
+    """The first row of each normalised query."""
+    seen, kept = set(), []
+    for row in rows:
+        key = normalise_query(row["query"])
+        if key not in seen:
+            seen.add(key)
+            kept.append(row)
+    return kept
+
+
+def make_splits(
+    source: str,
+    query_column: str,
+    output_column: str,
+    selection_fraction: float,
+    holdout_fraction: float,
+    seed: int,
+):
+    """Train / selection / holdout splits with no query in two splits (a hf_autoresearch.data.Splits).
+
+    Rows are de-duplicated by normalised query first. Splitting is by *base* query, so a query and its "only:"
+    variants land in the same split. The holdout is the source's test split when it has one (training rows that
+    share a base query with it are dropped), else a `holdout_fraction` of the base queries, carved with `seed`.
+    The selection split is a `selection_fraction` of the remaining base queries. Evaluation splits keep only
+    ordinary queries (their "only:" variants are dropped, never given to training).
+    """
+    import numpy as np
+
+    from hf_autoresearch.data import DataError, Splits
+
+    pool, test = load_source_rows(source, query_column, output_column)
+    pool = _dedupe(pool)
+    rng = np.random.default_rng(seed)
+    if test is not None:
+        holdout = _dedupe(test)
+        held = {base_query(r["query"]) for r in holdout}
+        pool = [r for r in pool if base_query(r["query"]) not in held]
+    groups: dict[str, list[dict]] = {}
+    for row in pool:
+        groups.setdefault(base_query(row["query"]), []).append(row)
+    keys = sorted(groups)
+    rng.shuffle(keys)
+    n_holdout = 0 if test is not None else max(1, round(len(keys) * holdout_fraction))
+    n_selection = max(1, round(len(keys) * selection_fraction))
+    if len(keys) < n_holdout + n_selection + 1:
+        raise DataError(f"{source}: {len(keys)} distinct queries are too few to make train, selection and holdout")
+    if test is None:
+        holdout = [r for k in keys[:n_holdout] for r in groups[k]]
+    selection = [r for k in keys[n_holdout : n_holdout + n_selection] for r in groups[k]]
+    train = [r for k in keys[n_holdout + n_selection :] for r in groups[k]]
+
+    def ordinary(rows: list[dict]) -> list[dict]:
+        return [r for r in rows if only_mode(r["query"]) is None]
+
+    return Splits(train=train, selection=ordinary(selection), holdout=ordinary(holdout), labels=[])
