@@ -141,3 +141,42 @@ def write_splits(splits: Splits, folder: Path) -> None:
     (folder / "train" / LABELS_FILE).write_text(json.dumps(splits.labels, ensure_ascii=False))
     write_jsonl(splits.selection, folder / "selection.jsonl")
     write_jsonl(splits.holdout, folder / "holdout.jsonl")
+
+
+def cap_eval_rows(splits: Splits, max_rows: int, seed: int) -> Splits:
+    """At most `max_rows` selection and holdout rows (a seeded sample, in source order; 0 keeps all).
+
+    The rows left out are dropped, not given to train, so the train split does not depend on the cap.
+    """
+    if max_rows <= 0:
+        return splits
+    rng = np.random.default_rng(seed)
+
+    def sample(rows: list[dict]) -> list[dict]:
+        if len(rows) <= max_rows:
+            return rows
+        return [rows[i] for i in sorted(rng.choice(len(rows), size=max_rows, replace=False).tolist())]
+
+    return Splits(
+        train=splits.train, selection=sample(splits.selection), holdout=sample(splits.holdout), labels=splits.labels
+    )
+
+
+def prepare_splits(task: str, source: str, config) -> Splits:
+    """The splits of `source` for a recipe task, with the recipe's [data] settings (a recipe.DataConfig)."""
+    if task == "query-expansion":
+        from hf_autoresearch.tasks import query_expansion
+
+        splits = query_expansion.make_splits(
+            source,
+            config.text_column,
+            config.label_column,
+            config.selection_fraction,
+            config.holdout_fraction,
+            config.split_seed,
+        )
+    else:
+        splits = make_splits(
+            source, config.text_column, config.label_column, config.selection_fraction, config.split_seed
+        )
+    return cap_eval_rows(splits, config.max_eval_rows, config.split_seed)

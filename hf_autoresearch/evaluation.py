@@ -68,7 +68,28 @@ def _predict_classification(request: EvalRequest):
     return predict
 
 
-PREDICTORS = {"classification": _predict_classification}
+def _predict_query_expansion(request: EvalRequest):
+    """Load the generator once (merged weights, or a PEFT adapter plus its base); return rows -> (texts, refs)."""
+    import torch
+
+    from hf_autoresearch.tasks import query_expansion
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model, tokenizer = query_expansion.load_for_generation(request.model_dir, device)
+
+    def predict(rows: list[dict]) -> tuple[list[str], list[dict]]:
+        queries = [str(r["query"]) for r in rows]
+        predictions = query_expansion.generate(model, tokenizer, queries)
+        references = [
+            {"query": q, "expansion": query_expansion.output_text(r["output"])}
+            for q, r in zip(queries, rows, strict=True)
+        ]
+        return predictions, references
+
+    return predict
+
+
+PREDICTORS = {"classification": _predict_classification, "query-expansion": _predict_query_expansion}
 
 
 class _Scorer:
@@ -77,7 +98,7 @@ class _Scorer:
     def __init__(self, request: EvalRequest):
         import evaluate
 
-        if not (Path(request.model_dir) / "config.json").is_file():
+        if not any((Path(request.model_dir) / f).is_file() for f in ("config.json", "adapter_config.json")):
             raise EvaluationError(
                 f"no saved model in {request.model_dir}: train.py must save to AUTORESEARCH_OUTPUT_DIR"
             )

@@ -63,13 +63,13 @@ def data_dir(recipe_dir: Path | None = None) -> Path:
 
 def _prepare_standalone(recipe_dir: Path) -> Path:
     """Carve the same train split the harness would, so a hand run never trains on selection or holdout rows."""
-    from hf_autoresearch.data import make_splits, write_splits
+    from hf_autoresearch.data import prepare_splits, write_splits
     from hf_autoresearch.recipe import load_recipe
 
-    d = load_recipe(recipe_dir).data
+    recipe = load_recipe(recipe_dir)
     folder = Path("data")
     if not (folder / "train").exists():
-        write_splits(make_splits(d.source, d.text_column, d.label_column, d.selection_fraction, d.split_seed), folder)
+        write_splits(prepare_splits(recipe.task, recipe.data.source, recipe.data), folder)
     return folder / "train"
 
 

@@ -20,6 +20,8 @@ TSV_COLUMNS = (
     "holdout",
     "train_seconds",
     "total_seconds",
+    "gain",
+    "threshold",
     "description",
 )
 
@@ -47,7 +49,10 @@ class ExperimentRecord:
     diffstat: str = ""
     summary: dict = field(default_factory=dict)  # what train.py wrote to summary.json (never trusted for scores)
     proposal: dict = field(default_factory=dict)  # what the agent says about its proposal
-    decision: dict = field(default_factory=dict)  # best score before, threshold, direction
+    agent_usage: dict = field(default_factory=dict)  # tokens the agent used: input, output, cache read/write
+    agent_cost: float = 0.0  # dollars the agent's API calls cost for this experiment
+    decision: dict = field(default_factory=dict)  # the rule and its numbers: best, gain, threshold, noise floor
+    trials: list = field(default_factory=list)  # each training run (baseline repeats, confirmation): seed, scores
     seed: int = 0
     peak_rss_mb: float = 0.0
     finished_at: str = ""
@@ -72,6 +77,8 @@ class ExperimentRecord:
             fmt(self.holdout),
             f"{self.train_seconds:.1f}",
             f"{self.total_seconds:.1f}",
+            fmt(self.decision.get("gain")),
+            fmt(self.decision.get("threshold")),
             " ".join(self.description.split()),
         ]
         return "\t".join(cells)

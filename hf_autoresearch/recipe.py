@@ -9,7 +9,7 @@ from pathlib import Path
 
 from hf_autoresearch.errors import UserError
 
-TASKS = ("classification",)
+TASKS = ("classification", "query-expansion")
 DIRECTIONS = ("maximize", "minimize")
 RECIPE_FILES = ("recipe.toml", "train.py", "program.md")
 
@@ -33,6 +33,12 @@ class DataConfig:
         default=0.1, metadata={"help": "share of train carved out as the selection split, in (0, 0.5]"}
     )
     split_seed: int = field(default=0, metadata={"help": "seed of the train/selection carve; fixed for a run"})
+    holdout_fraction: float = field(
+        default=0.1, metadata={"help": "share carved out as the holdout when the source has no test split"}
+    )
+    max_eval_rows: int = field(
+        default=0, metadata={"help": "at most this many selection and holdout rows (seeded sample); 0 keeps all"}
+    )
 
 
 @dataclass
@@ -41,6 +47,9 @@ class MetricConfig:
     name: str = field(metadata={"help": "the key of the module's result that decides keep/discard"})
     direction: str = field(default="maximize", metadata={"help": "maximize or minimize"})
     min_delta: float = field(default=0.0, metadata={"help": "a keep must beat the best by more than this"})
+    noise_z: float = field(
+        default=2.0, metadata={"help": "a keep must beat the best by more than noise_z times the baseline's std"}
+    )
 
 
 @dataclass
@@ -143,6 +152,12 @@ def _check_values(recipe: Recipe, file: Path) -> None:
         raise RecipeError(f"{file}: metric.direction must be maximize or minimize, got {recipe.metric.direction!r}")
     if not 0 < recipe.data.selection_fraction <= 0.5:
         raise RecipeError(f"{file}: data.selection_fraction must be in (0, 0.5], got {recipe.data.selection_fraction}")
+    if not 0 < recipe.data.holdout_fraction <= 0.5:
+        raise RecipeError(f"{file}: data.holdout_fraction must be in (0, 0.5], got {recipe.data.holdout_fraction}")
+    if recipe.data.max_eval_rows < 0:
+        raise RecipeError(
+            f"{file}: data.max_eval_rows must be >= 0 (0 keeps all rows), got {recipe.data.max_eval_rows}"
+        )
     if recipe.budget.seconds <= 0 or recipe.budget.grace_seconds < 0:
         raise RecipeError(f"{file}: budget.seconds must be > 0 and budget.grace_seconds >= 0")
     if recipe.metric.min_delta < 0:

@@ -140,3 +140,109 @@ def make_patch(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(f"Subject: [PATCH] {subject}\n\n---\ndiff --git a/{file} b/{file}\n{diff}")
     return path
+
+
+CHATML_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def make_tiny_llama(folder: Path, texts: list[str], hidden_size: int = 32) -> Path:
+    """A 2-layer random Llama with a byte-level BPE tokenizer trained on `texts` and a ChatML chat template."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    special = ["<pad>", "<|im_start|>", "<|im_end|>"]
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=400, special_tokens=special))
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="<pad>", bos_token="<|im_start|>", eos_token="<|im_end|>", model_max_length=512
+    )
+    tokenizer.chat_template = CHATML_TEMPLATE
+    ids = {name: tok.token_to_id(name) for name in special}
+    config = LlamaConfig(
+        vocab_size=tok.get_vocab_size(),
+        hidden_size=hidden_size,
+        intermediate_size=2 * hidden_size,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        pad_token_id=ids["<pad>"],
+        bos_token_id=ids["<|im_start|>"],
+        eos_token_id=ids["<|im_end|>"],
+    )
+    model = LlamaForCausalLM(config)
+    model.generation_config = GenerationConfig(eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<pad>"])
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def qmd_texts(limit: int = 400) -> list[str]:
+    import json
+
+    texts = []
+    for file in sorted(QMD.glob("*.jsonl"))[:3]:
+        for line in file.read_text().splitlines()[:limit]:
+            row = json.loads(line)
+            texts.append(row["query"])
+            texts.extend(f"{kind}: {text}" for kind, text in row["output"])
+    return texts + ["/no_think Expand this search query:", "user", "assistant"]
+
+
+@pytest.fixture(scope="session")
+def qmd() -> Path:
+    if not any(QMD.glob("*.jsonl")):
+        pytest.skip(f"real data not found at {QMD}")
+    return QMD
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(qmd, tmp_path_factory) -> Path:
+    """A tiny random causal LM (hidden size 32) with a chat template, saved as a folder."""
+    return make_tiny_llama(tmp_path_factory.mktemp("tiny-llama"), qmd_texts())
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_larger(qmd, tmp_path_factory) -> Path:
+    """A second, wider tiny causal LM: the 'larger baseline' of offline tests."""
+    return make_tiny_llama(tmp_path_factory.mktemp("tiny-llama-larger"), qmd_texts(), hidden_size=64)
+
+
+@pytest.fixture(scope="session")
+def pushed_run(banking_subset, tiny_bert, tmp_path_factory):
+    """A real CPU run of the baseline and one kept edit, pushed with --push-to-hub --promote to a local Hub stand-in
+    (tests/hub_server.py). Yields (run folder, the FakeHub as the run left it, the user's repository)."""
+    from hub_server import FakeHub
+
+    from hf_autoresearch.cli import main
+
+    root = tmp_path_factory.mktemp("pushed-run")
+    repo = root / "project"
+    shutil.copytree(RECIPE, repo / "recipes" / RECIPE.name, ignore=shutil.ignore_patterns("examples", "__pycache__"))
+    git(root, "init", "-q", "-b", "main", str(repo))
+    git(repo, "-c", "user.name=user", "-c", "user.email=user@example.com", "add", "-A")
+    git(repo, "-c", "user.name=user", "-c", "user.email=user@example.com", "commit", "-q", "-m", "init")
+    recipe = repo / "recipes" / RECIPE.name
+    patches = root / "patches"
+    replacements = [
+        ("LEARNING_RATE = 5e-5", "LEARNING_RATE = 1e-2"),
+        ("WARMUP = 0.1 ", "WARMUP = 0.0 "),
+        ("EPOCHS = 3 ", "EPOCHS = 60 "),
+        ("BATCH_SIZE = 32 ", "BATCH_SIZE = 8 "),
+        ("MAX_LENGTH = 128 ", "MAX_LENGTH = 32 "),
+    ]  # usually kept; on a very busy machine it may not learn in time and is discarded: the tests accept both
+    make_patch(recipe, "Raise the learning rate to 1e-2 with small batches", replacements, patches / "0001-lr.patch")
+    run_dir = root / "runs"
+    with FakeHub() as hub, pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HF_ENDPOINT", hub.endpoint)
+        mp.setenv("HF_TOKEN", hub.token)
+        args = ["--tag", "e2e", "--patches", str(patches), "--budget", "12", "--grace", "40", "--max-experiments", "1"]
+        args += ["--baseline-repeats", "1", "--no-confirm"]  # one training an experiment: this is about publishing
+        args += ["--data", str(banking_subset), "--model", str(tiny_bert), "--run-dir", str(run_dir)]
+        assert main(["run", str(recipe), *args, "--push-to-hub", "user/intent", "--promote"]) == 0
+        yield run_dir / "e2e", hub, repo

@@ -18,20 +18,26 @@ class ProposalContext:
     recipe: Recipe
     history: list[ExperimentRecord]  # every finished experiment so far, baseline first
     best: ExperimentRecord
+    run_folder: Path | None = None  # <run-dir>/<tag>: logs/exp-NNNN.log, splits/, a place for the agent's state
+    budget: float | None = None  # the run's training seconds per experiment (the recipe's unless overridden)
 
 
 @dataclass
 class Proposal:
     description: str  # one line: what this experiment tries
     details: dict = field(default_factory=dict)  # stored in the ledger as `proposal`; agents resume from it
+    usage: dict = field(default_factory=dict)  # what proposing cost in tokens (ledger `agent_usage`)
+    cost: float = 0.0  # ... and in dollars (ledger `agent_cost`)
 
 
 class InvalidProposal(Exception):
     """The agent tried and failed to make a usable edit; the experiment is recorded `invalid`."""
 
-    def __init__(self, reason: str, details: dict | None = None):
+    def __init__(self, reason: str, details: dict | None = None, usage: dict | None = None, cost: float = 0.0):
         super().__init__(reason)
         self.details = details or {}
+        self.usage = usage or {}
+        self.cost = cost
 
 
 class Agent(ABC):
@@ -50,3 +56,7 @@ class Agent(ABC):
 
     @abstractmethod
     def propose(self, context: ProposalContext) -> Proposal | None: ...
+
+    def check(self) -> None:
+        """Raise a UserError now, before any training, if the agent cannot work (e.g. a rejected API key)."""
+        return None
