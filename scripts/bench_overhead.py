@@ -5,7 +5,7 @@ split into launch (accelerate + interpreter start-up, model loading and saving),
         --model ~/.cache/hf-autoresearch-offline/all-MiniLM-L6-v2 --budget 20 --experiments 3
 
 It copies the intent-categorization recipe into a throwaway git repository and replays its example patches, so
-nothing in this checkout changes.
+nothing in this checkout changes. Each experiment is one training (no baseline repeats, no confirmation runs).
 """
 
 from __future__ import annotations
@@ -50,6 +50,10 @@ def main() -> None:
             budget=args.budget,
             grace=120,
             log=lambda *_: None,
+            # one training per experiment, so the numbers are the harness's cost around a single training run;
+            # the noise floor and confirmations add whole trainings, each with the same overhead
+            baseline_repeats=1,
+            confirm=False,
         )
         run.loop(ReplayAgent(RECIPE / "examples"), max_experiments=args.experiments)
         records = run.ledger.records()
