@@ -417,8 +417,13 @@ class Run:
             )
         )
         summary = _read_summary(result.output_dir)
-        trial = {"seed": seed, "status": result.status, "train_seconds": result.seconds,
-                 "train_loop": summary.get("training_seconds"), "log": str(self.log_path(record.number, index))}
+        trial = {
+            "seed": seed,
+            "status": result.status,
+            "train_seconds": result.seconds,
+            "train_loop": summary.get("training_seconds"),
+            "log": str(self.log_path(record.number, index)),
+        }
         record.trials.append(trial)
         timings["process"] += result.seconds
         if index == 0:
@@ -427,8 +432,11 @@ class Run:
             record.log_tail = result.log_tail
         if result.status != "ok":
             record.status = result.status
-            record.reason = (f"killed at budget {cfg.budget:.0f} s + grace {cfg.grace:.0f} s" if result.status ==
-                             "timeout" else f"train.py exited with status {result.returncode}")
+            record.reason = (
+                f"killed at budget {cfg.budget:.0f} s + grace {cfg.grace:.0f} s"
+                if result.status == "timeout"
+                else f"train.py exited with status {result.returncode}"
+            )
             return None
         verify(cfg.evaluation_hashes, metric_path(self.recipe.metric.module))
         self._notify("on_phase", record.number, "evaluation")
@@ -508,17 +516,22 @@ class Run:
 
 def _check_contamination(splits, text_column: str, config: RunConfig, folder: Path, log) -> list[dict]:
     """Compare training rows with selection and holdout rows; drop (default), fail on or warn about matches."""
-    texts = {name: [str(r[text_column]) for r in rows] for name, rows in
-             (("selection", splits.selection), ("holdout", splits.holdout))}
+    texts = {
+        name: [str(r[text_column]) for r in rows]
+        for name, rows in (("selection", splits.selection), ("holdout", splits.holdout))
+    }
     report = find_contamination([str(r[text_column]) for r in splits.train], texts, config.contamination_threshold)
-    (folder / "contamination.json").write_text(json.dumps({"policy": config.contamination, **report.to_dict()},
-                                                          indent=2, ensure_ascii=False))
+    (folder / "contamination.json").write_text(
+        json.dumps({"policy": config.contamination, **report.to_dict()}, indent=2, ensure_ascii=False)
+    )
     log(report.summary())
     if not report.train_indices:
         return splits.train
     if config.contamination == "fail":
-        raise RunError(f"{len(report.train_indices)} training rows duplicate selection or holdout rows (see "
-                       f"{folder / 'contamination.json'}); --contamination drop removes them from training")
+        raise RunError(
+            f"{len(report.train_indices)} training rows duplicate selection or holdout rows (see "
+            f"{folder / 'contamination.json'}); --contamination drop removes them from training"
+        )
     if config.contamination == "warn":
         log("warning: training on them anyway (--contamination warn): selection and holdout scores are inflated")
         return splits.train

@@ -23,10 +23,33 @@ def test_real_recipe_keeps_the_learning_rate_fix(project, banking77, offline_min
     first = sorted((RECIPE / "examples").glob("*.patch"))[0]
     (patches / first.name).write_text(first.read_text())
     run_dir = tmp_path / "runs"
-    code = main(["run", str(project / "recipes" / "intent-categorization"), "--tag", "real", "--agent", "replay",
-                 "--patches", str(patches), "--budget", "25", "--grace", "60", "--max-experiments", "1",
-                 "--data", str(banking77), "--model", str(offline_minilm), "--run-dir", str(run_dir),
-                 "--baseline-repeats", "1", "--no-confirm"])
+    code = main(
+        [
+            "run",
+            str(project / "recipes" / "intent-categorization"),
+            "--tag",
+            "real",
+            "--agent",
+            "replay",
+            "--patches",
+            str(patches),
+            "--budget",
+            "25",
+            "--grace",
+            "60",
+            "--max-experiments",
+            "1",
+            "--data",
+            str(banking77),
+            "--model",
+            str(offline_minilm),
+            "--run-dir",
+            str(run_dir),
+            "--baseline-repeats",
+            "1",
+            "--no-confirm",
+        ]
+    )
     assert code == 0
     base, tuned = Ledger(run_dir / "real").records()
     assert base.status == "keep" and tuned.status == "keep", tuned.reason
