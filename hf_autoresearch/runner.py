@@ -68,7 +68,7 @@ def launch_command(job: TrainingJob, gpu: bool) -> list[str]:
     if job.sandbox_hidden is not None:
         from hf_autoresearch.sandbox import wrap
 
-        command = wrap(command, job.scratch, list(job.sandbox_hidden))
+        command = wrap(command, job.scratch, list(job.sandbox_hidden), needed=[job.model])
     return command
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 from hf_autoresearch.errors import UserError
@@ -18,12 +19,21 @@ def available() -> bool:
     return shutil.which("bwrap") is not None
 
 
-def wrap(command: list[str], scratch: Path, hidden: list[Path]) -> list[str]:
-    """`command` run under bwrap with `hidden` folders replaced by empty ones and only `scratch` writable."""
+def wrap(command: list[str], scratch: Path, hidden: list[Path], needed: list[str] = ()) -> list[str]:
+    """`command` run under bwrap with `hidden` folders replaced by empty ones and only `scratch` writable.
+
+    /tmp is emptied too; what training needs that lives there (the Python environment, this package's checkout,
+    a local base model in `needed`) is mounted back read-only first, and the hidden folders are covered after.
+    """
     bwrap = shutil.which("bwrap")
     if bwrap is None:
         raise UserError("--sandbox needs bubblewrap (`apt-get install bubblewrap` or your distribution's package)")
     args = [bwrap, "--ro-bind", "/", "/", "--dev-bind", "/dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+    tmp = Path("/tmp").resolve()
+    keep = [Path(sys.prefix), Path(sys.base_prefix), Path(__file__).resolve().parents[1], *map(Path, needed)]
+    for path in sorted({p.resolve() for p in keep if p.exists()}):
+        if path.is_relative_to(tmp):
+            args += ["--ro-bind", str(path), str(path)]
     for folder in sorted({Path(h).resolve() for h in hidden if Path(h).exists()}):
         args += ["--tmpfs", str(folder)]
     hub_cache = Path(os.environ.get("HF_HUB_CACHE", Path.home() / ".cache" / "huggingface" / "hub"))
