@@ -42,6 +42,17 @@ def _local_file(folder: Path, split: str) -> Path:
     return found[0]
 
 
+def load_hub(source: str, offline_hint: str) -> datasets.DatasetDict:
+    """A Hub data set, or a DataError that says what to pass --data offline."""
+    try:
+        return datasets.load_dataset(source)
+    except Exception as err:  # the Hub client raises many types; all mean the same to the user
+        raise DataError(
+            f"could not load {source!r} from the Hub ({type(err).__name__}: {err}); offline, pass --data "
+            f"{offline_hint}"
+        ) from err
+
+
 def load_source(source: str) -> dict[str, datasets.Dataset]:
     """The `train` and `test` splits of `source`: a local folder with train.* / test.*, or a Hub dataset id."""
     folder = Path(source).expanduser()
@@ -53,13 +64,7 @@ def load_source(source: str) -> dict[str, datasets.Dataset]:
         return out
     if source.startswith((".", "/", "~")) or folder.suffix:
         raise DataError(f"{source}: no such data folder; pass --data a folder with train.* and test.* or a Hub id")
-    try:
-        loaded = datasets.load_dataset(source)
-    except Exception as err:  # the Hub client raises many types; all mean the same to the user
-        raise DataError(
-            f"could not load {source!r} from the Hub ({type(err).__name__}: {err}); offline, pass "
-            "--data a local folder with train.* and test.*"
-        ) from err
+    loaded = load_hub(source, "a local folder with train.* and test.*")
     missing = {"train", "test"} - set(loaded)
     if missing:
         raise DataError(f"{source}: has splits {sorted(loaded)}, needs 'train' and 'test'")

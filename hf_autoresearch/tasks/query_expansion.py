@@ -196,7 +196,7 @@ def load_source_rows(source: str, query_column: str, output_column: str) -> tupl
     """
     import datasets
 
-    from hf_autoresearch.data import LOCAL_FORMATS, DataError
+    from hf_autoresearch.data import LOCAL_FORMATS, DataError, load_hub
 
     def normalise(raw_rows) -> list[dict]:
         return [r for r in (to_row(raw, query_column, output_column) for raw in raw_rows) if r is not None]
@@ -224,13 +224,7 @@ def load_source_rows(source: str, query_column: str, output_column: str) -> tupl
         return pool, None
     if source.startswith((".", "/", "~")) or folder.suffix:
         raise DataError(f"{source}: no such data folder; pass --data a folder of *.jsonl files or a Hub id")
-    try:
-        loaded = datasets.load_dataset(source)
-    except Exception as err:  # the Hub client raises many types; all mean the same to the user
-        raise DataError(
-            f"could not load {source!r} from the Hub ({type(err).__name__}: {err}); offline, pass --data "
-            "../shared/data/qmd-query-expansion"
-        ) from err
+    loaded = load_hub(source, "../shared/data/qmd-query-expansion")
     if "train" not in loaded:
         raise DataError(f"{source}: has splits {sorted(loaded)}, needs 'train'")
     test = normalise(loaded["test"].to_list()) if "test" in loaded else None
