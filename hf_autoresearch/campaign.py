@@ -21,7 +21,7 @@ from hf_autoresearch.metrics import metric_path
 from hf_autoresearch.options import RUN_FILE, RunConfig, now
 from hf_autoresearch.recipe import Recipe, load_recipe
 from hf_autoresearch.tamper import fingerprint
-from hf_autoresearch.tasks import Task, get_task, prepare_splits
+from hf_autoresearch.tasks import Task, get_task, prepare_splits, task_files
 from hf_autoresearch.workspace import Workspace, check_branch_free, repo_root
 
 
@@ -100,7 +100,7 @@ def start(config: RunConfig, log=print) -> Campaign:
         agent_prices=str(Path(config.agent_prices).resolve()) if config.agent_prices else None,
         accelerate_args=list(recipe.accelerate.args),
         started_at=now(),
-        evaluation_hashes=fingerprint(metric_path(recipe.metric.module)),
+        evaluation_hashes=fingerprint(metric_path(recipe.metric.module), task_files(recipe.task)),
     )
     folder.mkdir(parents=True, exist_ok=True)
     _ignore_in_git(folder.parent)

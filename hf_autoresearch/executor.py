@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hf_autoresearch.evaluation import EvalSetup, Evaluator
+from hf_autoresearch.tasks import task_files
 from hf_autoresearch.trial import TrialEnv, TrialResult, TrialSpec, run_trial, score
 
 
@@ -36,6 +37,7 @@ def trial_env(campaign) -> TrialEnv:
         metric=campaign.recipe.metric.name,
         metric_dir=campaign.metric_dir,
         evaluation_hashes=config.evaluation_hashes,
+        hashed_extra=tuple(task_files(config.task)),
         accelerate_args=tuple(config.accelerate_args),
         sandbox_hidden=tuple(hidden_paths(campaign.folder.parent, config.data)) if config.sandbox else None,
         samples_dir=campaign.folder / "samples",
