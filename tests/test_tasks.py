@@ -165,8 +165,22 @@ def test_resume_reads_a_run_json_written_before_the_options_were_one_dataclass(p
     }
     old["agent_options"] = {"max_agent_turns": 7}
     (run.folder / "run.json").write_text(json.dumps(old))
-    resumed = campaign.resume(tmp_path / "runs", "old", overrides={"budget": 42.0})
+    resumed = campaign.resume(tmp_path / "runs", "old", overrides={"budget": 42.0}, log=lambda *_: None)
     assert resumed.config.task == "classification" and resumed.config.max_agent_turns == 7
+    assert resumed.config.version == 2 and any("tamper" not in k for k in resumed.config.evaluation_hashes)
     assert resumed.config.budget == 42.0
     with pytest.raises(Exception, match="--model cannot change when a run is resumed"):
-        campaign.resume(tmp_path / "runs", "old", overrides={"model": "other"})
+        campaign.resume(tmp_path / "runs", "old", overrides={"model": "other"}, log=lambda *_: None)
+
+
+def test_a_start_cut_short_is_finished_by_resume(project, banking_subset, tmp_path):
+    """run.json is written first; splits and the worktree are made by --resume when a kill stopped the start."""
+    import shutil
+
+    from hf_autoresearch import campaign
+
+    run = start_run(project / "recipes" / "intent-categorization", tmp_path / "runs", "cut", data=str(banking_subset))
+    shutil.rmtree(run.folder / "splits")
+    git(project, "worktree", "remove", "--force", str(run.folder / "worktree"))
+    resumed = campaign.resume(tmp_path / "runs", "cut", log=lambda *_: None)
+    assert (resumed.splits / "train" / "train.jsonl").is_file() and resumed.workspace.train_py.is_file()
