@@ -22,7 +22,7 @@ from hf_autoresearch.options import RUN_FILE, VERSION, RunConfig, now
 from hf_autoresearch.recipe import Recipe, load_recipe
 from hf_autoresearch.tamper import fingerprint
 from hf_autoresearch.tasks import Task, get_task, prepare_splits, task_files
-from hf_autoresearch.workspace import Workspace, branch_exists, check_branch_free, repo_root
+from hf_autoresearch.workspace import Workspace, branch_exists, check_branch_free, git, repo_root
 
 
 class RunError(UserError):
@@ -105,17 +105,25 @@ def start(config: RunConfig, log=print) -> Campaign:
     folder.mkdir(parents=True, exist_ok=True)
     _ignore_in_git(folder.parent)
     config.save(folder)  # first: a start cut short (Ctrl-C, a kill) is finished by --resume
-    return _finish_start(folder, config, recipe, log)
+    try:
+        return _finish_start(folder, config, recipe, log)
+    except UserError:  # bad input (data, git): no run was made, so the same command works once it is fixed
+        (folder / RUN_FILE).unlink(missing_ok=True)
+        raise
 
 
 def _finish_start(folder: Path, config: RunConfig, recipe: Recipe, log) -> Campaign:
     """Prepare what a start has not prepared yet: the splits (written atomically), then the worktree."""
     if not (folder / "splits").is_dir():
         prepare_data(config, recipe, folder, log)
-    worktree = folder / "worktree"
-    if (worktree / ".git").exists() or branch_exists(Path(config.repo), config.branch):
-        workspace = Workspace.reopen(Path(config.repo), worktree, config.branch, Path(config.recipe_rel))
+    worktree, repo = folder / "worktree", Path(config.repo)
+    if branch_exists(repo, config.branch):  # made last by Workspace.create: the worktree is complete
+        workspace = Workspace.reopen(repo, worktree, config.branch, Path(config.recipe_rel))
     else:
+        # a start killed inside Workspace.create (SIGKILL skips its undo) leaves a detached worktree: redo it
+        git(repo, "worktree", "remove", "--force", str(worktree), check=False)
+        shutil.rmtree(worktree, ignore_errors=True)
+        git(repo, "worktree", "prune", check=False)
         workspace = Workspace.create(recipe.path, worktree, config.branch)
     return Campaign(folder, config, recipe, workspace)
 
@@ -128,7 +136,7 @@ def resume(run_dir: Path, tag: str, overrides: dict | None = None, log=print) ->
     config = RunConfig.load(folder)
     if overrides:
         config = config.with_overrides(overrides)
-    if not (folder / "splits").is_dir() or not (folder / "worktree" / ".git").exists():
+    if not (folder / "splits").is_dir() or not branch_exists(Path(config.repo), config.branch):
         log("finishing the start of this run (it was cut short)")
         campaign = _finish_start(folder, config, load_recipe(config.recipe), log)
     else:
@@ -142,7 +150,7 @@ def resume(run_dir: Path, tag: str, overrides: dict | None = None, log=print) ->
     config.save(folder)
     best = campaign.ledger.best()
     if best is not None:
-        workspace.reset(best.commit)  # drops whatever an interrupted experiment left behind
+        campaign.workspace.reset(best.commit)  # drops whatever an interrupted experiment left behind
     campaign.ledger.write_tsv()
     return campaign
 

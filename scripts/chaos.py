@@ -1,0 +1,844 @@
+"""Fault injection: SIGKILL the harness at seeded random moments, resume it, again and again, and check that nothing
+is lost, nothing is counted twice and no training or evaluation process is left behind.
+
+    python scripts/chaos.py --kills 50 --max-experiments 12 --push
+
+It makes a throwaway git project with the toy task of tests/toy (a "model" that is one threshold, so a trial takes
+seconds: mostly `accelerate launch` start-up), 200 real BANKING77 rows, and drives the real CLI as a subprocess:
+`hf-autoresearch run RECIPE --agent optuna --baseline-repeats 2 --confirm ...`, then `run --resume` after each kill.
+With --push, keeps go to a local Hub stand-in (tests/hub_server.py) that lives in this process, across the kills.
+
+Each session is killed (SIGKILL to the harness process only, never its group: the harness must clean up after
+itself) by one of three plans, drawn from --seed:
+  timed   after a random delay;
+  phase   a random delay after the n-th time the run prints a phase line (asking the agent, training, confirming,
+          evaluating on holdout, an experiment's result, a finished Hub push);
+  hook    the harness kills itself at an exact point it would otherwise hit only by luck (after the git commit of an
+          edit, after the agent's edit, before / half-way through / after the ledger append, after the Hub commit
+          or tag, inside the start's `git worktree add`): it runs as `hf_autoresearch.cli.main` with a wrapper
+          that calls os.kill(os.getpid(), SIGKILL) there.
+After every kill and every resume the invariants are checked (see `Checker`); at the end the run must hold exactly
+--max-experiments experiments after the baseline. The last line is the figure:
+`kills: N, resumes: N, lost: 0, duplicated: 0, orphans: 0`; the exit status is 0 only if all three are 0 and no
+other invariant failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TOY = ROOT / "tests" / "toy"
+BANKING77 = ROOT.parent / "shared" / "data" / "banking77"
+MARK = "HF_AUTORESEARCH_CHAOS"  # in the harness's environment, so every process it starts can be found
+REPO_ID = "user/chaos"
+TAG = "chaos"
+
+TRAIN_PY = '''"""Chaos train.py: the toy task's model is a threshold; "training" sleeps a moment so kills land in it."""
+
+import json
+import os
+import time
+from pathlib import Path
+
+THRESHOLD = 10  # characters above which a text is long; search: int(5, 80)
+SMOOTHING = 0.5  # not used by the toy model, a second knob so the search never runs dry; search: float(0.0, 1.0)
+TRAIN_SECONDS = 2.0  # how long "training" lasts
+
+
+def main():
+    rows = [json.loads(line) for line in Path(os.environ["AUTORESEARCH_DATA_DIR"], "train.jsonl").open()]
+    deadline = float(os.environ.get("AUTORESEARCH_DEADLINE", time.time() + 60))
+    time.sleep(max(0.0, min(TRAIN_SECONDS, deadline - time.time())))
+    out = Path(os.environ.get("AUTORESEARCH_OUTPUT_DIR", "output"))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps({"threshold": THRESHOLD}))
+    (out / "summary.json").write_text(json.dumps({"training_seconds": TRAIN_SECONDS, "num_train_rows": len(rows)}))
+    print("---\\nthreshold:", THRESHOLD)
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+PHASE_LINES = {  # what the run prints when a phase starts (stdout of the harness)
+    "agent": re.compile(r"exp-\d{4}: asking the"),
+    "training": re.compile(r"exp-\d{4}: training"),
+    "confirm": re.compile(r"confirming with a fresh seed"),
+    "holdout": re.compile(r"evaluating on holdout"),
+    "record": re.compile(r"exp-\d{4}: (keep|discard|crash|timeout|invalid)\b"),
+    "pushed": re.compile(r"^pushed exp-\d{4}"),
+}
+READY = re.compile(r"^run \S+: \S+ agent, branch")
+HOOKS = {  # hook point -> the phase it stands for
+    "git-worktree": "git",
+    "git-commit": "git",
+    "agent-edit": "agent",
+    "ledger-before": "ledger",
+    "ledger-torn": "ledger",
+    "ledger-after": "ledger",
+    "hub-commit": "push",
+    "hub-tag": "push",
+}
+
+
+# --- the hooks, inside the harness process -------------------------------------------------------------
+def run_hooked_harness(point: str, occurrence: int, argv: list[str]) -> int:
+    """`hf_autoresearch.cli.main(argv)` that SIGKILLs itself the `occurrence`-th time it reaches `point`."""
+    count = 0
+
+    def reached(before_kill=None) -> bool:
+        nonlocal count
+        count += 1
+        if count != occurrence:
+            return False
+        if before_kill is not None:
+            before_kill()
+        print(f"[chaos] SIGKILL at {point} ({occurrence})", flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+        return True
+
+    def after(owner, name):
+        original = getattr(owner, name)
+
+        def wrapper(*args, **kwargs):
+            out = original(*args, **kwargs)
+            reached()
+            return out
+
+        setattr(owner, name, wrapper)
+
+    if point == "git-worktree":
+        from hf_autoresearch import workspace
+
+        original_git = workspace.git
+
+        def git(cwd, *args, **kwargs):
+            out = original_git(cwd, *args, **kwargs)
+            if args[:2] == ("worktree", "add"):
+                reached()
+            return out
+
+        workspace.git = git
+    elif point == "git-commit":
+        from hf_autoresearch.workspace import Workspace
+
+        after(Workspace, "commit")
+    elif point == "agent-edit":
+        from hf_autoresearch.agents.optuna_agent import OptunaAgent
+
+        after(OptunaAgent, "propose")
+    elif point.startswith("ledger-"):
+        from hf_autoresearch.ledger import Ledger
+
+        original_append = Ledger.append
+
+        def append(self, record):
+            if point == "ledger-before":
+                reached()
+            elif point == "ledger-torn":
+
+                def torn_write():  # half a line, as a write cut by a crash leaves it
+                    line = (record.to_json() + "\n").encode()
+                    with self.jsonl.open("ab") as f:
+                        f.write(line[: len(line) // 2])
+                        f.flush()
+                        os.fsync(f.fileno())
+
+                reached(torn_write)
+            original_append(self, record)
+            if point == "ledger-after":
+                reached()
+
+        Ledger.append = append
+    elif point in ("hub-commit", "hub-tag"):
+        from huggingface_hub import HfApi
+
+        after(HfApi, "create_commit" if point == "hub-commit" else "create_tag")
+    else:
+        raise SystemExit(f"unknown hook point {point!r}")
+    from hf_autoresearch.cli import main
+
+    return main(argv)
+
+
+# --- processes ------------------------------------------------------------------------------------------
+def _proc_table() -> dict[int, tuple[int, str, int]]:
+    """pid -> (parent pid, command line, start time in clock ticks after boot) of every live process we can read."""
+    table = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2 :].split()
+        if fields[0] == "Z":  # a zombie holds nothing; its parent has yet to reap it
+            continue
+        table[int(entry.name)] = (int(fields[1]), cmdline, int(fields[19]))
+    return table
+
+
+def descendants(pid: int, table: dict[int, tuple[int, str]]) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for child, (parent, *_) in table.items():
+        children.setdefault(parent, []).append(child)
+    found, stack = set(), [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            if child not in found:
+                found.add(child)
+                stack.append(child)
+    return found
+
+
+def marked(mark: str) -> dict[int, tuple[str, int]]:
+    """Processes whose environment carries this chaos run's mark (the harness and everything it started):
+    pid -> (command line, start time)."""
+    needle = f"{MARK}={mark}".encode()
+    found = {}
+    for pid, (_, cmdline, start) in _proc_table().items():
+        try:
+            if needle in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
+                found[pid] = (cmdline, start)
+        except OSError:
+            continue
+    return found
+
+
+def kind_of(cmdline: str) -> str:
+    if "accelerate.commands.launch" in cmdline or "train.py" in cmdline:
+        return "training"
+    if "hf_autoresearch.evaluation" in cmdline:
+        return "evaluation"
+    if cmdline.split(" ")[0].endswith("git"):
+        return "git"
+    return "harness" if "hf-autoresearch" in cmdline or "chaos.py" in cmdline else "other"
+
+
+# --- the project -----------------------------------------------------------------------------------------
+def make_project(work: Path, rows: int, budget: int) -> tuple[Path, Path]:
+    """A git project with the toy recipe and `rows` real rows per split; (recipe folder, repository)."""
+    data = work / "data"
+    data.mkdir(parents=True)
+    for split in ("train", "test"):
+        with (BANKING77 / f"{split}.csv").open() as f:
+            found = list(csv.DictReader(f))
+        random.Random(split).shuffle(found)
+        with (data / f"{split}.csv").open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=["text", "label"])
+            writer.writeheader()
+            writer.writerows({"text": r["text"], "label": r["label"]} for r in found[:rows])
+    repo = work / "project"
+    recipe = repo / "recipes" / "length"
+    recipe.mkdir(parents=True)
+    (recipe / "train.py").write_text(TRAIN_PY)
+    (recipe / "program.md").write_text("Find the length threshold.\n")
+    (recipe / "recipe.toml").write_text(
+        f'name = "length"\ntask = "toy_task:LengthTask"\n[model]\nname = "none"\n[data]\nsource = "{data}"\n'
+        f"[budget]\nseconds = {budget}\ngrace_seconds = {budget}\n"
+    )
+    ident = ["-c", "user.name=chaos", "-c", "user.email=chaos@localhost"]
+    for args in (["init", "-q", "-b", "main"], [*ident, "add", "-A"], [*ident, "commit", "-q", "-m", "recipe"]):
+        subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
+    return recipe, repo
+
+
+def git_out(repo: Path, *args: str) -> str | None:
+    done = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True)
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+# --- the invariants ---------------------------------------------------------------------------------------
+@dataclass
+class Checker:
+    """What must hold of the run folder, the git branch and the Hub, after every kill and resume and at the end.
+
+    lost: an experiment number that was in the ledger and is gone, or a keep whose commit left the branch or whose
+    model folder disappeared. duplicated: a number twice in the ledger, or one keep as two Hub commits.
+    orphans: a training or evaluation process of a killed session still alive after a resumed session started.
+    """
+
+    folder: Path
+    repo: Path
+    hub: object | None = None
+    seen: set[int] = field(default_factory=set)
+    kept: dict[int, str] = field(default_factory=dict)
+    lost: set[str] = field(default_factory=set)
+    duplicated: set[str] = field(default_factory=set)
+    orphans: dict[int, str] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)  # a watcher thread checks during a session
+
+    @property
+    def branch(self) -> str:
+        return f"autoresearch/{self.folder.name}"
+
+    def problem(self, text: str) -> None:
+        if text not in self.problems:
+            self.problems.append(text)
+
+    def ledger(self) -> tuple[list[dict], bool]:
+        """The ledger's records as written (no harness code: a bug there must not hide itself) and whether its
+        last line is torn."""
+        path = self.folder / "ledger.jsonl"
+        if not path.is_file():
+            return [], False
+        data = path.read_bytes()
+        lines = data.split(b"\n")
+        records = []
+        for i, raw in enumerate(lines):
+            if not raw.strip():
+                continue
+            try:
+                records.append(json.loads(raw))
+            except ValueError:
+                if i == len(lines) - 1:
+                    return records, True
+                self.problem(f"ledger.jsonl line {i + 1} is unreadable and not the last line")
+        return records, False
+
+    def check(self, when: str, strict: bool = False, tsv_may_lag: bool = True) -> None:
+        """`strict`: the run is finished (nothing may be half-done); else a kill may have left one step undone."""
+        with self.lock:
+            self._check(when, strict, tsv_may_lag)
+
+    def _check(self, when: str, strict: bool, tsv_may_lag: bool) -> None:
+        records, torn = self.ledger()
+        if torn and strict:
+            self.problem(f"{when}: ledger.jsonl ends in a torn line")
+        numbers = [r["number"] for r in records]
+        for number, n in Counter(numbers).items():
+            if n > 1:
+                self.duplicated.add(f"exp-{number:04d} is {n} times in ledger.jsonl ({when})")
+        unique = sorted(set(numbers))
+        if unique != list(range(len(unique))):
+            self.problem(f"{when}: experiment numbers are not contiguous from 0: {unique}")
+        for number in self.seen - set(unique):
+            self.lost.add(f"exp-{number:04d} left the ledger ({when})")
+        self.seen |= set(unique)
+        by_number = {r["number"]: r for r in records}
+        for r in records:
+            if r["status"] == "keep":
+                self.kept.setdefault(r["number"], r["commit"])
+        for number, commit in self.kept.items():
+            r = by_number.get(number)
+            if r is None:
+                continue  # counted as a lost number above
+            if r["status"] != "keep" or r["commit"] != commit:
+                self.lost.add(f"exp-{number:04d} was a keep of {commit[:8]}, now {r['status']} {r['commit'][:8]}")
+            if git_out(self.repo, "merge-base", "--is-ancestor", commit, f"refs/heads/{self.branch}") is None:
+                self.lost.add(f"the commit {commit[:8]} of keep exp-{number:04d} is not on {self.branch} ({when})")
+            self._check_model(number, when, strict)
+        self._check_models_folder(set(self.kept), when, strict)
+        self._check_head(records, when, strict)
+        self._check_tsv(records, when, may_lag=tsv_may_lag and not strict)
+        if self.hub is not None:
+            self._check_hub(records, when, strict)
+
+    def _check_model(self, number: int, when: str, strict: bool) -> None:
+        models = self.folder / "models"
+        final, staged = models / f"exp-{number:04d}", models / f".exp-{number:04d}.staged"
+        if (final / "config.json").is_file():
+            return
+        if staged.is_dir() and not strict:
+            return  # a kill between the ledger append and the rename: the next session installs it
+        self.lost.add(f"keep exp-{number:04d} has no model folder ({when})")
+
+    def _check_models_folder(self, kept: set[int], when: str, strict: bool) -> None:
+        models = self.folder / "models"
+        if not models.is_dir():
+            return
+        for entry in models.iterdir():
+            m = re.fullmatch(r"\.?exp-(\d{4})(\.staged)?", entry.name)
+            if m is None:
+                continue
+            if entry.name.startswith(".") and strict:
+                self.problem(f"{when}: a staged model folder is left: {entry.name}")
+            if not entry.name.startswith(".") and int(m.group(1)) not in kept:
+                self.problem(f"{when}: models/{entry.name} belongs to no keep")
+            nested = [p for p in entry.rglob("*") if p.is_dir() and re.match(r"\.?exp-\d{4}|output$", p.name)]
+            if nested:
+                self.problem(f"{when}: a model folder is nested inside {entry.name}: {nested[0].relative_to(models)}")
+
+    def _check_head(self, records: list[dict], when: str, strict: bool) -> None:
+        kept = [r for r in records if r["status"] == "keep"]
+        head = git_out(self.repo, "rev-parse", "--verify", "-q", f"refs/heads/{self.branch}")
+        if not kept:
+            return
+        last = kept[-1]["commit"]
+        if head == last:
+            return
+        # between an edit's commit and its ledger row the branch holds the edit on top of the best
+        parent = git_out(self.repo, "rev-parse", "--verify", "-q", f"{head}^") if head else None
+        if strict or parent != last:
+            self.problem(f"{when}: branch head {str(head)[:8]} is not the last keep's commit {last[:8]}")
+
+    def _check_tsv(self, records: list[dict], when: str, may_lag: bool) -> None:
+        path = self.folder / "results.tsv"
+        if not records:
+            return
+        with path.open() as f:
+            rows = [(r["experiment"], r["commit"], r["status"]) for r in csv.DictReader(f, delimiter="\t")]
+        want = [
+            (f"exp-{r['number']:04d}", r["commit"][:12], r["status"])
+            for r in sorted(records, key=lambda r: r["number"])
+        ]
+        if rows == want or (may_lag and rows == want[:-1]):
+            return
+        self.problem(f"{when}: results.tsv disagrees with ledger.jsonl ({len(rows)} rows, {len(want)} records)")
+
+    def _check_hub(self, records: list[dict], when: str, strict: bool) -> None:
+        repo = self.hub.repos.get(REPO_ID)
+        if repo is None or self.branch not in repo.branches:
+            if strict and self.kept:
+                self.lost.add(f"the Hub has no branch {self.branch}")
+            return
+        commits = Counter()
+        for commit in repo.history(self.branch):
+            m = re.match(r"exp-(\d{4}):", commit.message)
+            if m:
+                commits[int(m.group(1))] += 1
+        for number, n in commits.items():
+            if n > 1:
+                self.duplicated.add(f"exp-{number:04d} is {n} commits on the Hub")
+            if number not in self.kept:
+                self.problem(f"{when}: exp-{number:04d} is on the Hub but is no keep")
+        if not strict:
+            return
+        for number in self.kept:
+            tag = repo.tags.get(f"{self.folder.name}-exp-{number:04d}")
+            if commits[number] == 0:
+                self.lost.add(f"keep exp-{number:04d} was never pushed")
+            elif tag is None or not repo.commits[tag].message.startswith(f"exp-{number:04d}:"):
+                self.problem(f"keep exp-{number:04d} has no Hub tag on its commit")
+        pushed = Counter(e["number"] for e in _hub_lines(self.folder) if not e.get("promoted"))
+        for number, n in pushed.items():
+            if n > 1:
+                self.duplicated.add(f"exp-{number:04d} is {n} lines in hub.jsonl")
+
+    def check_orphans(self, mark: str, since: int | None, when: str) -> None:
+        """Trainings and evaluations started before `since` (the live session's start time; None: any) are left
+        over from a killed session."""
+        with self.lock:
+            for pid, (cmdline, start) in marked(mark).items():
+                if (since is not None and start >= since) or kind_of(cmdline) in ("harness", "other"):
+                    continue
+                if pid not in self.orphans:
+                    self.orphans[pid] = f"{kind_of(cmdline)} pid {pid} ({when}): {cmdline[:150]}"
+
+
+# --- sessions ---------------------------------------------------------------------------------------------
+@dataclass
+class Plan:
+    kind: str  # timed / phase / hook / none
+    delay: float = 0.0
+    phase: str = ""  # a PHASE_LINES key, or a HOOKS key for kind hook
+    occurrence: int = 1
+
+    def __str__(self) -> str:
+        if self.kind == "timed":
+            return f"timed {self.delay:.1f}s"
+        if self.kind == "phase":
+            return f"{self.delay:.1f}s after {self.phase} #{self.occurrence}"
+        return f"hook {self.phase} #{self.occurrence}" if self.kind == "hook" else "to the end"
+
+
+def quick_schedule(rng: random.Random, push: bool) -> list[Plan]:
+    """Ten kills that walk through one short run (for CI): each phase once, few that throw work away."""
+    return [
+        Plan("hook", phase="git-worktree"),  # the start, between its worktree and its branch
+        Plan("timed", delay=rng.uniform(0.5, 4.0)),  # start-up and resume
+        Plan("phase", phase="training", delay=rng.uniform(0.0, 6.0)),  # the baseline's repeats
+        Plan("hook", phase="ledger-after"),  # the baseline's row is written, its model still staged
+        Plan("hook", phase="hub-commit") if push else Plan("phase", phase="agent", delay=rng.uniform(0.0, 1.0)),
+        Plan("hook", phase="agent-edit"),  # train.py edited, nothing committed
+        Plan("hook", phase="git-commit"),  # the edit committed on the branch, not trained
+        Plan("phase", phase="training", delay=rng.uniform(0.0, 6.0)),
+        Plan("phase", phase="training", delay=rng.uniform(15.0, 25.0)),  # the evaluation (or the confirmation)
+        Plan("hook", phase="ledger-torn"),  # half a ledger line
+    ]
+
+
+def draw_plan(rng: random.Random, push: bool, started: bool) -> Plan:
+    kind = rng.choices(["timed", "phase", "hook"], weights=[3, 4, 3])[0]
+    if kind == "timed":
+        return Plan("timed", delay=rng.uniform(0.3, 30.0))
+    if kind == "phase":
+        phases = ["agent", "training", "training", "confirm", "holdout", "record"] + (["pushed"] if push else [])
+        phase = rng.choice(phases)
+        return Plan(
+            "phase", delay=rng.uniform(0, 15 if phase == "training" else 3), phase=phase, occurrence=rng.randint(1, 2)
+        )
+    hooks = ["git-commit", "agent-edit", "ledger-before", "ledger-torn", "ledger-after"]
+    hooks += ["hub-commit", "hub-tag"] if push else []
+    if not started:  # reachable only while the run's worktree is being made
+        hooks.append("git-worktree")
+    return Plan("hook", phase=rng.choice(hooks), occurrence=rng.randint(1, 2))
+
+
+@dataclass
+class Kill:
+    session: int
+    plan: str
+    phase: str
+    seconds: float
+    push_in_flight: bool
+
+
+class Session:
+    """One `hf-autoresearch run` process whose stdout is read line by line (kept in `log`)."""
+
+    def __init__(self, index: int, argv: list[str], env: dict, log: Path):
+        self.index, self.log, self.lines = index, log, []
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(
+            argv,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            start_new_session=True,  # a Ctrl-C of the chaos script must not reach the harness: we kill it ourselves
+        )
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        with self.log.open("a") as out:
+            out.write(f"=== session {self.index}\n")
+            for line in self.proc.stdout:
+                self.lines.append(line.rstrip("\n"))
+                out.write(f"{time.monotonic() - self.started:7.1f} {line}")
+                out.flush()
+
+    def count(self, pattern: re.Pattern) -> int:
+        return sum(1 for line in list(self.lines) if pattern.search(line))
+
+    def last_phase_line(self) -> str:
+        for line in reversed(list(self.lines)):
+            for name, pattern in PHASE_LINES.items():
+                if name != "pushed" and pattern.search(line):
+                    return name
+        return ""
+
+    def phase_now(self) -> str:
+        """What the harness is doing right now: from its child processes and the last phase line it printed."""
+        if not any(READY.search(line) for line in list(self.lines)):
+            return "start"
+        table = _proc_table()
+        kinds = {kind_of(table[pid][1]) for pid in descendants(self.proc.pid, table) if pid in table}
+        if "training" in kinds:
+            return "training"
+        if "git" in kinds:
+            return "git"
+        last = self.last_phase_line()
+        return {"agent": "agent", "training": "evaluation", "confirm": "evaluation", "holdout": "evaluation"}.get(
+            last, "start" if not last else "bookkeeping"
+        )
+
+    def push_in_flight(self, pending_at_start: int | None) -> bool:
+        """Whether a keep's Hub push has not finished yet (None: the run does not push)."""
+        if pending_at_start is None:
+            return False
+        lines = list(self.lines)
+        keeps = sum(1 for line in lines if re.search(r"exp-\d{4}: keep\b", line))
+        pushed = sum(1 for line in lines if PHASE_LINES["pushed"].search(line))
+        return pending_at_start + keeps > pushed
+
+    def wait_plan(self, plan: Plan, timeout: float) -> bool:
+        """Wait until the plan says kill (True) or the process ends (False)."""
+        trigger = self.started + plan.delay if plan.kind == "timed" else None
+        while self.proc.poll() is None:
+            now = time.monotonic()
+            if now - self.started > timeout:
+                return True
+            if plan.kind == "phase" and trigger is None and self.count(PHASE_LINES[plan.phase]) >= plan.occurrence:
+                trigger = now + plan.delay
+            if trigger is not None and now >= trigger:
+                return True
+            time.sleep(0.05)
+        return False
+
+    def kill(self) -> None:
+        try:
+            os.kill(self.proc.pid, signal.SIGKILL)  # the harness only: its children are its own business
+        except ProcessLookupError:
+            pass
+
+    def finish(self) -> int:
+        code = self.proc.wait()
+        self.reader.join(timeout=10)
+        return code
+
+
+@dataclass
+class ChaosResult:
+    kills: list[Kill]
+    resumes: int
+    max_experiments: int
+    experiments: int
+    lost: list[str]
+    duplicated: list[str]
+    orphans: list[str]
+    problems: list[str]
+    stale_scratch: int
+    seconds: float
+    work: Path
+
+    @property
+    def ok(self) -> bool:
+        return not (self.lost or self.duplicated or self.orphans or self.problems)
+
+    def figure(self) -> str:
+        return (
+            f"kills: {len(self.kills)}, resumes: {self.resumes}, lost: {len(self.lost)}, "
+            f"duplicated: {len(self.duplicated)}, orphans: {len(self.orphans)}"
+        )
+
+    def phases(self) -> Counter:
+        return Counter(k.phase for k in self.kills)
+
+
+def run_chaos(
+    work: Path,
+    kills: int = 50,
+    max_experiments: int = 12,
+    seed: int = 0,
+    push: bool = False,
+    rows: int = 200,
+    budget: int = 60,
+    orphan_wait: float = 3.0,
+    session_timeout: float = 300.0,
+    schedule: list[Plan] | None = None,
+    log=print,
+) -> ChaosResult:
+    """Kill the run `kills` times (by plans drawn from `seed`, or the plans of `schedule`), then let it finish."""
+    started = time.monotonic()
+    kills = len(schedule) if schedule is not None else kills
+    rng = random.Random(seed)
+    recipe, repo = make_project(work, rows, budget)
+    run_dir, tmp = work / "runs", work / "tmp"
+    tmp.mkdir()
+    mark = uuid.uuid4().hex
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AUTORESEARCH_", "HF_AUTORESEARCH_"))}
+    env.update(
+        PYTHONPATH=os.pathsep.join([str(ROOT), str(TOY), *filter(None, [os.environ.get("PYTHONPATH")])]),
+        PYTHONUNBUFFERED="1",
+        TMPDIR=str(tmp),  # the executor's scratch folders land here, where they can be counted
+        **{MARK: mark},
+    )
+    hub = None
+    if push:
+        sys.path.insert(0, str(ROOT / "tests"))
+        from hub_server import FakeHub
+
+        hub = FakeHub().__enter__()
+        env.update(HF_ENDPOINT=hub.endpoint, HF_TOKEN=hub.token)
+        env.pop("HF_HUB_OFFLINE", None)
+    folder = run_dir / TAG
+    checker = Checker(folder, repo, hub)
+    cli = Path(sys.executable).with_name("hf-autoresearch")
+    cli_cmd = [str(cli)] if cli.is_file() else [sys.executable, "-m", "hf_autoresearch.cli"]
+    start_args = ["run", str(recipe), "--tag", TAG, "--agent", "optuna", "--baseline-repeats", "2", "--confirm"]
+    start_args += ["--seed", str(seed), "--run-dir", str(run_dir)] + (["--push-to-hub", REPO_ID] if push else [])
+    done_kills: list[Kill] = []
+    resumes, index = 0, 0
+    session_log = work / "sessions.log"
+    try:
+        while True:
+            index += 1
+            resuming = (folder / "run.json").is_file()
+            base = ["run", "--resume", "--tag", TAG, "--run-dir", str(run_dir)] if resuming else start_args
+            args = [*base, "--max-experiments", str(max_experiments)]
+            if len(done_kills) >= kills:
+                plan = Plan("none")
+            elif schedule is not None:
+                plan = schedule[len(done_kills)]
+            else:
+                plan = draw_plan(rng, push, (folder / "worktree" / ".git").exists())
+            if plan.kind == "hook":
+                argv = [
+                    sys.executable,
+                    str(Path(__file__).resolve()),
+                    "_harness",
+                    plan.phase,
+                    str(plan.occurrence),
+                    *args,
+                ]
+            else:
+                argv = [*cli_cmd, *args]
+            pending = _unpushed(folder) if push else None
+            resumes += resuming
+            session = Session(index, argv, env, session_log)
+            if resuming:
+                _after_ready(session, checker, mark, orphan_wait)
+            if plan.kind == "none":
+                wants_kill = session.wait_plan(Plan("timed", delay=float("inf")), session_timeout * 3)
+                if wants_kill:
+                    session.kill()
+                    checker.problem(f"session {index} (the last) did not finish in {session_timeout * 3:.0f} s")
+                code = session.finish()
+                if code != 0:
+                    checker.problem(f"the last session exited with {code}: {' | '.join(session.lines[-5:])}")
+                break
+            wants_kill = session.wait_plan(plan, session_timeout)
+            if wants_kill:
+                phase, in_flight = session.phase_now(), session.push_in_flight(pending)
+                session.kill()
+            code = session.finish()
+            seconds = time.monotonic() - session.started
+            if code == -signal.SIGKILL:
+                if plan.kind == "hook":
+                    phase, in_flight = HOOKS[plan.phase], False
+                    if not any(line.startswith("[chaos] SIGKILL") for line in session.lines):
+                        phase = session.phase_now()
+                done_kills.append(Kill(index, str(plan), phase, seconds, in_flight))
+                log(f"kill {len(done_kills):3d} (session {index}): {phase:<11} {plan} after {seconds:.1f} s")
+                time.sleep(1.0)  # what the kill left: the next session repairs it, but nothing may be lost already
+                checker.check(f"after kill {len(done_kills)}")
+            elif code == 0:
+                log(f"session {index} finished the run before its kill ({plan}); --max-experiments +3")
+                max_experiments += 3
+            else:
+                checker.problem(f"session {index} exited with {code}: {' | '.join(session.lines[-5:])}")
+                break
+        time.sleep(orphan_wait)
+        checker.check_orphans(mark, None, "after the run")
+        checker.check("the end", strict=True, tsv_may_lag=False)
+        records, _ = checker.ledger()
+        experiments = sum(1 for r in records if r["number"] > 0)
+        if experiments != max_experiments:
+            checker.problem(f"the run holds {experiments} experiments after the baseline, not {max_experiments}")
+    finally:
+        for pid in marked(mark):  # whatever we started and is still there, so the next run starts clean
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if hub is not None:
+            hub.__exit__(None, None, None)
+    return ChaosResult(
+        kills=done_kills,
+        resumes=resumes,
+        max_experiments=max_experiments,
+        experiments=experiments,
+        lost=sorted(checker.lost),
+        duplicated=sorted(checker.duplicated),
+        orphans=list(checker.orphans.values()),
+        problems=checker.problems,
+        stale_scratch=len(list(tmp.glob("hf-autoresearch-*"))),
+        seconds=time.monotonic() - started,
+        work=work,
+    )
+
+
+def _hub_lines(folder: Path) -> list[dict]:
+    path = folder / "hub.jsonl"
+    found = []
+    for line in path.read_text().splitlines() if path.is_file() else []:
+        try:
+            found.append(json.loads(line))
+        except ValueError:  # torn by a kill
+            continue
+    return found
+
+
+def _unpushed(folder: Path) -> int:
+    """Keeps in the ledger that hub.jsonl lacks: a resumed session pushes them first."""
+    try:
+        records = [json.loads(line) for line in (folder / "ledger.jsonl").read_text().splitlines() if line.strip()]
+    except (OSError, ValueError):
+        return 0
+    pushed = {e["number"] for e in _hub_lines(folder)}
+    return sum(1 for r in records if r.get("status") == "keep" and r["number"] not in pushed)
+
+
+def _after_ready(session: Session, checker: Checker, mark: str, orphan_wait: float) -> None:
+    """In a resumed session: once it has reopened the run (results.tsv rewritten), check the folder; a few seconds
+    later, look for processes a killed session left behind."""
+
+    def watch():
+        while session.proc.poll() is None and not any(READY.search(line) for line in list(session.lines)):
+            time.sleep(0.05)
+        if session.proc.poll() is not None:
+            return
+        checker.check(f"session {session.index} reopened the run", tsv_may_lag=False)
+        time.sleep(orphan_wait)
+        started = _proc_table().get(session.proc.pid)
+        if started is not None:
+            checker.check_orphans(mark, started[2], f"{orphan_wait:.0f} s into session {session.index}")
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def report(result: ChaosResult) -> str:
+    lines = [f"chaos run in {result.work} ({result.seconds / 60:.1f} min)"]
+    lines.append("kills by phase: " + ", ".join(f"{p} {n}" for p, n in result.phases().most_common()))
+    plans = Counter(
+        k.plan.split()[0] if k.plan.startswith("hook") else k.plan.split()[-2] if "after" in k.plan else "timed"
+        for k in result.kills
+    )
+    lines.append("kills by plan: " + ", ".join(f"{p} {n}" for p, n in plans.most_common()))
+    in_flight = sum(k.push_in_flight for k in result.kills)
+    if in_flight:
+        lines.append(f"kills with a Hub push in flight: {in_flight}")
+    lines.append(f"experiments: {result.experiments} after the baseline (--max-experiments {result.max_experiments})")
+    lines.append(f"scratch folders left in TMPDIR by killed sessions: {result.stale_scratch}")
+    for title, items in (("lost", result.lost), ("duplicated", result.duplicated), ("orphans", result.orphans)):
+        lines += [f"{title}: {item}" for item in items]
+    lines += [f"problem: {p}" for p in result.problems]
+    lines.append(result.figure())
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["_harness"]:
+        return run_hooked_harness(argv[1], int(argv[2]), argv[3:])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--kills", type=int, default=50, help="SIGKILLs before the run may finish")
+    parser.add_argument("--max-experiments", type=int, default=12, help="experiments after the baseline")
+    parser.add_argument("--seed", type=int, default=0, help="draws the kill plans (and the run's seed)")
+    parser.add_argument("--push", action="store_true", help="push keeps to a local Hub stand-in")
+    parser.add_argument("--rows", type=int, default=200, help="rows per split")
+    parser.add_argument("--budget", type=int, default=60, help="training budget (and grace) per trial, seconds")
+    parser.add_argument("--quick", action="store_true", help="the CI test's ten kills instead of --kills random ones")
+    parser.add_argument("--work", type=Path, help="folder to work in (default: a new temporary folder)")
+    parser.add_argument("--json", type=Path, help="also write the result here")
+    args = parser.parse_args(argv)
+    work = args.work or Path(tempfile.mkdtemp(prefix="hf-autoresearch-chaos-"))
+    if args.work and work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True, exist_ok=True)
+    schedule = quick_schedule(random.Random(args.seed), args.push) if args.quick else None
+    result = run_chaos(
+        work, args.kills, args.max_experiments, args.seed, args.push, args.rows, args.budget, schedule=schedule
+    )
+    print(report(result))
+    if args.json:
+        data = {**result.__dict__, "kills": [k.__dict__ for k in result.kills], "work": str(result.work)}
+        args.json.write_text(json.dumps(data, indent=2))
+    return 0 if result.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
