@@ -129,6 +129,48 @@ def subset_data(source: Path, folder: Path, labels: int, train_rows: int, test_r
     return folder
 
 
+def tiny_bert(data: Path, folder: Path) -> Path:
+    """A 2-layer, 32-wide random BERT with a WordPiece tokenizer trained on the data's texts (as the tests build).
+
+    Its steps take milliseconds, so even a short budget on a busy CPU trains hundreds of them and the values the
+    search picks decide the score; with MiniLM a short budget on a loaded 2-core machine ends after one step.
+    """
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+
+    with (data / "train.csv").open() as f:
+        texts = [row["text"] for row in csv.DictReader(f)]
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=600, special_tokens=special))
+    ids = [("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))]
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=ids
+    )
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_max_length=128,
+    )
+    config = BertConfig(
+        vocab_size=tok.get_vocab_size(),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
+    BertModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
 def mean_se(values: list[float]) -> tuple[float, float]:
     mean = statistics.fmean(values)
     se = statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else float("nan")
@@ -170,6 +212,7 @@ def main() -> None:
     parser.add_argument("--train-rows", type=int, default=0, help="sample this many training rows (0: all)")
     parser.add_argument("--test-rows", type=int, default=0, help="sample this many test (holdout) rows (0: all)")
     parser.add_argument("--model", type=Path, default=OFFLINE_MINILM)
+    parser.add_argument("--tiny-model", action="store_true", help="a 2-layer random BERT instead of --model")
     parser.add_argument("--work", type=Path, help="where the runs go (default: a temp folder, removed after)")
     parser.add_argument("--json", type=Path, help="also write the rows to this file")
     args = parser.parse_args()
@@ -182,6 +225,8 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     if args.labels or args.train_rows or args.test_rows:
         args.data = subset_data(args.data.expanduser(), work / "data", args.labels, args.train_rows, args.test_rows)
+    if args.tiny_model:
+        args.model = tiny_bert(args.data.expanduser(), work / "tiny-bert")
     rows, retrained = [], {}
     started = time.monotonic()
     try:
@@ -224,7 +269,8 @@ def main() -> None:
     subset = f" ({args.labels or 'all'} labels, {args.train_rows or 'all'} train, {args.test_rows or 'all'} test rows)"
     print(
         f"\n{len(rows)} runs in {(time.monotonic() - started) / 60:.1f} min; budget {args.budget:g} s, "
-        f"{args.experiments} experiments, TPE start-up trials {args.startup_trials}, data {args.data}{subset}\n"
+        f"{args.experiments} experiments, TPE start-up trials {args.startup_trials}, model {args.model}, "
+        f"data {args.data}{subset}\n"
     )
     print_table(rows, checkpoints, args.seeds)
 

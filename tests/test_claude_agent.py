@@ -506,6 +506,8 @@ def test_claude_run_end_to_end_records_edits_and_costs(
         assert edited.selection is not None and edited.train_seconds > 0
         assert edited.agent_usage == {
             **{k: 3 * v for k, v in USAGE.items()},
+            "cache_creation_1h_input_tokens": 0,
+            "thinking_tokens": 0,
             "model": "claude-sonnet-5-5",
             "requests": 3,
         }
