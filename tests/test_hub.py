@@ -158,6 +158,20 @@ def test_a_commit_whose_answer_was_lost_is_tagged_not_committed_again(run_folder
         assert [line["number"] for line in lines_of(run_folder)] == [1]
 
 
+def test_pushing_again_or_after_a_lost_hub_jsonl_makes_no_commit_and_one_line(run_folder):
+    with FakeHub() as hub:
+        publisher = HubPublisher(run_folder, "user/intent", endpoint=hub.endpoint, token=hub.token, retry_wait=0.01)
+        publisher.prepare()
+        first = publisher.push(keeps(run_folder)[1])
+        assert publisher.push(keeps(run_folder)[1])["hub_commit"] == first["hub_commit"]
+        assert len(lines_of(run_folder)) == 1  # the second push found the tag: nothing new to record
+        (run_folder / HUB_FILE).unlink()  # a session that died after the tag, before writing its line
+        again = {e["number"]: e["hub_commit"] for e in publisher.push_missing()}
+        assert again[1] == first["hub_commit"]
+        assert hub.commit_requests == 3 and len(branch_commits(hub, 1)) == 1  # exp-0000 and exp-0004 are new
+        assert sorted(line["number"] for line in lines_of(run_folder)) == [0, 1, 4]
+
+
 def test_a_failed_tag_is_redone_without_a_second_commit(run_folder):
     with FakeHub() as hub:
         publisher = HubPublisher(run_folder, "user/intent", endpoint=hub.endpoint, token=hub.token, retry_wait=0.01)

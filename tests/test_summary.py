@@ -146,5 +146,7 @@ def test_count_parameters_reads_headers_adds_an_adapters_local_base_and_skips_wh
     save_weights(adapter, {"lora_A": (4, 3)})
     (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": str(base)}))
     assert count_parameters(adapter) == 12 + 37
+    (adapter / "model-2.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}")
+    assert count_parameters(adapter) is None  # one unreadable shard: no count rather than a wrong one
     (base / "model.safetensors").write_bytes(b"weights of exp-0001")  # a stand-in, not a safetensors file
     assert count_parameters(base) is None
