@@ -16,12 +16,13 @@ import time
 from pathlib import Path
 
 from hf_autoresearch.errors import UserError
-from hf_autoresearch.evaluation import EvalRequest, EvaluationError, EvaluationProcess
+from hf_autoresearch.evaluation import EvalSetup, EvaluationError, Evaluator
 from hf_autoresearch.ledger import Ledger
 from hf_autoresearch.metrics import metric_path
 from hf_autoresearch.recipe import Recipe, load_recipe
 from hf_autoresearch.runner import TrainingJob, run_training
 from hf_autoresearch.summary import LARGER_BASELINE_FILE, count_parameters
+from hf_autoresearch.tasks import get_task
 from hf_autoresearch.workspace import git
 
 BASELINE_FILE = LARGER_BASELINE_FILE
@@ -69,14 +70,12 @@ def _local_model(model: str) -> str:
         ) from err
 
 
-def _eval_request(recipe: Recipe, folder: Path, model_dir: str) -> EvalRequest:
-    return EvalRequest(
-        task=recipe.task,
-        model_dir=model_dir,
-        labels_file=str(folder / "splits" / "train" / "labels.json"),
+def _eval_setup(recipe: Recipe, folder: Path, task: str) -> EvalSetup:
+    return EvalSetup(
+        task=task,
+        splits_dir=str(folder / "splits"),
         metric_path=str(metric_path(recipe.metric.module)),
-        text_column=recipe.data.text_column,
-        label_column=recipe.data.label_column,
+        metric_options=dict(recipe.metric.options),
     )
 
 
@@ -103,8 +102,10 @@ def run_baseline(
     model = model or recipe.model.baseline
     if not model:
         raise BaselineError(f"{recipe.path / 'recipe.toml'}: no [model] baseline; set it, or pass --model")
-    if no_train and recipe.task == "classification":
-        raise BaselineError("--no-train needs a model that already does the task; a classifier's head must be trained")
+    if no_train and not get_task(recipe.task).scores_untrained:
+        raise BaselineError(
+            f"--no-train needs a model that already does the task; a {recipe.task} model must be trained first"
+        )
     budget = float(budget or config["budget"])
     result = {
         "run": str(folder),
@@ -195,11 +196,11 @@ def _train(
 
 def _evaluate(recipe, folder: Path, model_dir: str, scratch: Path, result: dict, log) -> None:
     seconds = {}
-    with EvaluationProcess(_eval_request(recipe, folder, model_dir), scratch / "eval") as evaluation:
+    with Evaluator(_eval_setup(recipe, folder, recipe.task), scratch / "eval") as evaluation:
         for split in ("selection", "holdout"):
             log(f"  evaluating the larger baseline on {split}")
             try:
-                scored = evaluation.score(folder / "splits" / f"{split}.jsonl")
+                scored = evaluation.score(model_dir, folder / "splits" / f"{split}.jsonl")
             except EvaluationError as err:
                 result["status"], result["reason"] = "crash", str(err)
                 return

@@ -10,9 +10,9 @@ import threading
 from datetime import datetime
 from pathlib import Path
 
-from hf_autoresearch.integrations import RunExtras, add_run_options
+from hf_autoresearch.options import add_arguments, given_options
 
-DEFAULT_RUN_DIR = ".autoresearch"
+DEFAULT_RUN_DIR = ".autoresearch"  # RunConfig.run_dir
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -24,65 +24,20 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="start (or --resume) a run of experiments on a recipe")
-    run.add_argument("recipe", nargs="?", help="recipe folder, e.g. recipes/intent-categorization")
-    run.add_argument("--tag", help="name of the run (default: <recipe>-<date>); its branch is autoresearch/<tag>")
-    run.add_argument(
-        "--agent",
-        choices=["claude", "optuna", "replay"],
-        help="what proposes the edits (default: replay with --patches, else claude when ANTHROPIC_API_KEY is set, "
-        "else optuna)",
-    )
-    run.add_argument("--patches", help="folder of *.patch files for --agent replay")
-    run.add_argument("--agent-model", help="Anthropic model id for --agent claude (default: claude-sonnet-5-5)")
-    run.add_argument("--max-agent-turns", type=int, help="tool turns per proposal for --agent claude (default: 30)")
-    run.add_argument("--max-agent-dollars", type=float, help="stop the run once the agent's API cost reaches this")
-    run.add_argument("--agent-prices", help="JSON file of model prices in $ per million tokens (see README)")
-    run.add_argument("--budget", type=float, help="training seconds per experiment (default: the recipe's)")
-    run.add_argument("--grace", type=float, help="seconds past the budget before a run is killed")
-    run.add_argument("--max-experiments", type=int, help="stop when the run holds N experiments after the baseline")
-    run.add_argument("--hours", type=float, help="stop starting new experiments after H hours")
-    run.add_argument("--model", help="base model: Hub id or local folder (default: the recipe's)")
-    run.add_argument("--data", help="data: Hub id or local folder with train.* and test.* (default: the recipe's)")
-    run.add_argument("--seed", type=int, default=0, help="the seed the harness gives train.py")
-    run.add_argument("--min-delta", type=float, help="a keep must beat the best by more than this")
-    honest = run.add_argument_group("honest evaluation (see README: How a keep is decided)")
-    honest.add_argument(
-        "--baseline-repeats",
-        type=int,
-        default=3,
-        help="baseline runs with other seeds, for the noise floor (default: %(default)s)",
-    )
-    honest.add_argument(
-        "--noise-z", type=float, help="keep only gains above z times the noise std (default: the recipe's, 2)"
-    )
-    honest.add_argument(
-        "--confirm",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="re-train a would-be keep with a fresh seed; keep it only if the mean still clears the "
-        "threshold (default: on)",
-    )
-    honest.add_argument(
-        "--contamination",
-        choices=["drop", "fail", "warn"],
-        default="drop",
-        help="training rows that duplicate selection/holdout rows: drop them (default), stop, or warn",
-    )
-    honest.add_argument(
-        "--contamination-threshold",
-        type=float,
-        default=0.8,
-        help="word 3-gram Jaccard similarity from which two rows are near-duplicates",
-    )
-    honest.add_argument(
-        "--sandbox",
-        action="store_true",
-        help="train under bubblewrap: the run folder, the data "
-        "source and the datasets cache are not visible to train.py",
-    )
-    run.add_argument("--run-dir", default=DEFAULT_RUN_DIR, help="where runs live (default: %(default)s)")
-    run.add_argument("--resume", action="store_true", help="continue the run named by --tag (default: the latest)")
-    add_run_options(run)
+    add_arguments(run)
+
+    init = sub.add_parser("init", help="write a new recipe folder for a data set (recipe.toml, train.py, ...)")
+    init.add_argument("folder", help="the recipe folder to create, e.g. recipes/my-intents")
+    init.add_argument("--task", default="classification", help="task type (default: %(default)s)")
+    init.add_argument("--data", required=True, help="Hub dataset id or local folder with train.* and test.*")
+    init.add_argument("--model", required=True, help="base model: Hub id or local folder")
+    init.add_argument("--metric", help="metric key that decides (default: the task's)")
+    init.add_argument("--metric-module", help="metric module under hf_autoresearch/metrics (default: the task's)")
+    init.add_argument("--text-column", default="text", help="the source's input column (default: %(default)s)")
+    init.add_argument("--label-column", default="label", help="the source's target column (default: %(default)s)")
+    init.add_argument("--baseline-model", default="", help="a larger model to compare against")
+    init.add_argument("--budget", type=int, default=300, help="training seconds per experiment (default: %(default)s)")
+    init.add_argument("--force", action="store_true", help="overwrite the files of an existing folder")
 
     baseline = sub.add_parser(
         "baseline", help="train (or only evaluate) a larger model beside a run, for status to compare against"
@@ -121,69 +76,73 @@ def latest_tag(run_dir: Path) -> str | None:
     return runs[-1].parent.name if runs else None
 
 
-AGENT_OPTIONS = ("agent_model", "max_agent_turns", "max_agent_dollars", "agent_prices")
-
-
 def cmd_run(args) -> int:
+    from hf_autoresearch import campaign
     from hf_autoresearch.agents import default_agent, make_agent
-    from hf_autoresearch.loop import Run
+    from hf_autoresearch.executor import LocalExecutor
+    from hf_autoresearch.integrations import RunExtras
+    from hf_autoresearch.loop import Loop
+    from hf_autoresearch.options import RunConfig
 
-    run_dir = Path(args.run_dir)
-    extras = RunExtras.from_args(args)  # a missing Hub token or tracker fails here, before any training
-    options = {k: getattr(args, k) for k in AGENT_OPTIONS if getattr(args, k) is not None}
-    if "agent_prices" in options:  # run.json keeps it for --resume, from whatever folder that runs in
-        options["agent_prices"] = str(Path(options["agent_prices"]).resolve())
-    if args.resume:
-        tag = args.tag or latest_tag(run_dir)
+    given = given_options(args)
+    run_dir = Path(given.get("run_dir", RunConfig.run_dir))
+    if given.get("resume"):
+        tag = given.get("tag") or latest_tag(run_dir)
         if tag is None:
             raise SystemExit(f"error: no run to resume in {run_dir}")
-        run = Run.resume(run_dir, tag, budget=args.budget, grace=args.grace)
-        agent_name, patches = run.config.agent, args.patches or run.config.patches
-        options = {**run.config.agent_options, **options}
-    else:
-        if not args.recipe:
-            raise SystemExit("error: hf-autoresearch run needs a RECIPE folder (or --resume)")
-        tag = args.tag or f"{Path(args.recipe).resolve().name}-{datetime.now():%m%d-%H%M%S}"
-        agent_name, patches = args.agent or default_agent(args.patches), args.patches
-        agent = make_agent(agent_name, patches=patches, seed=args.seed, **options)
-        agent.check()  # fail on a bad agent (options, API key) before preparing anything
-        run = Run.start(
-            Path(args.recipe),
-            run_dir,
-            tag,
-            agent=agent_name,
-            model=args.model,
-            data=args.data,
-            budget=args.budget,
-            grace=args.grace,
-            seed=args.seed,
-            min_delta=args.min_delta,
-            patches=patches or "",
-            agent_options=options,
-            baseline_repeats=args.baseline_repeats,
-            noise_z=args.noise_z,
-            confirm=args.confirm,
-            contamination=args.contamination,
-            contamination_threshold=args.contamination_threshold,
-            sandbox=args.sandbox,
-        )
-    agent = make_agent(agent_name, patches=patches, seed=run.config.seed, **options)
-    if args.resume:
+        run = campaign.resume(run_dir, tag, overrides=given)
+        config = run.config
+        extras = RunExtras.from_args(config)  # a missing Hub token or tracker fails here, before any training
+        agent = make_agent(config.agent, patches=config.patches, seed=config.seed, **config.agent_options)
         agent.check()
-    print(f"run {tag}: {agent_name} agent, branch {run.config.branch}, folder {run.folder}")
+    else:
+        if not given.get("recipe"):
+            raise SystemExit("error: hf-autoresearch run needs a RECIPE folder (or --resume)")
+        config = RunConfig(**given)
+        config.tag = config.tag or f"{Path(config.recipe).resolve().name}-{datetime.now():%m%d-%H%M%S}"
+        config.agent = config.agent or default_agent(config.patches)
+        extras = RunExtras.from_args(config)
+        agent = make_agent(config.agent, patches=config.patches, seed=config.seed, **config.agent_options)
+        agent.check()  # fail on a bad agent (options, API key) before preparing anything
+        run = campaign.start(config)
+        config = run.config
+    print(f"run {config.tag}: {config.agent} agent, branch {config.branch}, folder {run.folder}")
+    executor = LocalExecutor(run)
+    loop = Loop(run, agent, executor)
     try:
-        with extras.attach(run, args):
-            run.loop(agent, max_experiments=args.max_experiments, hours=args.hours)
+        with extras.attach(loop, config):
+            loop.run(max_experiments=config.max_experiments, hours=config.hours)
     except KeyboardInterrupt:
         print(
             f"\ninterrupted: the running experiment was stopped and not recorded; the ledger is consistent.\n"
-            f"continue with: hf-autoresearch run --resume --tag {tag} --run-dir {args.run_dir}",
+            f"continue with: hf-autoresearch run --resume --tag {config.tag} --run-dir {config.run_dir}",
             file=sys.stderr,
         )
         return 130
+    finally:
+        executor.close()
     from hf_autoresearch.status import print_status
 
     print_status(run.folder)
+    return 0
+
+
+def cmd_init(args) -> int:
+    from hf_autoresearch.init import init_recipe
+
+    init_recipe(
+        Path(args.folder),
+        task=args.task,
+        data=args.data,
+        model=args.model,
+        metric=args.metric,
+        metric_module=args.metric_module,
+        text_column=args.text_column,
+        label_column=args.label_column,
+        baseline_model=args.baseline_model,
+        budget=args.budget,
+        force=args.force,
+    )
     return 0
 
 
@@ -272,8 +231,15 @@ def cmd_baseline(args) -> int:
     return 0 if result["status"] == "ok" else 1
 
 
-COMMANDS = {"run": cmd_run, "status": cmd_status, "recipes": cmd_recipes, "push": cmd_push, "report": cmd_report}
-COMMANDS["baseline"] = cmd_baseline
+COMMANDS = {
+    "run": cmd_run,
+    "init": cmd_init,
+    "status": cmd_status,
+    "recipes": cmd_recipes,
+    "push": cmd_push,
+    "report": cmd_report,
+    "baseline": cmd_baseline,
+}
 
 
 def _interrupt_on_sigterm():

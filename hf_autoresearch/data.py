@@ -1,19 +1,19 @@
-"""Load a data set from a Hub id or a local folder, and make the train / selection / holdout splits.
+"""Data sources and split files, for every task: load a Hub id or a local folder, carve, write and read splits.
 
-The selection split is carved from train with a fixed seed (stratified by label when every label has two rows);
-the source's test split is the holdout. Only the train split is ever handed to train.py.
+What a split holds is the task's business (hf_autoresearch/tasks); this module only moves rows. Only the train
+split is ever handed to train.py: `write_splits` puts it in a folder of its own beside the evaluation splits.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import datasets
 import numpy as np
 
 from hf_autoresearch.errors import UserError
+from hf_autoresearch.tasks.base import Splits
 
 LOCAL_FORMATS = {".csv": "csv", ".jsonl": "json", ".json": "json", ".parquet": "parquet"}
 TRAIN_FILE = "train.jsonl"
@@ -22,14 +22,6 @@ LABELS_FILE = "labels.json"
 
 class DataError(UserError, ValueError):
     """Data that cannot be loaded or split, with what to do about it."""
-
-
-@dataclass
-class Splits:
-    train: list[dict]
-    selection: list[dict]
-    holdout: list[dict]
-    labels: list[str]
 
 
 def _local_file(folder: Path, split: str) -> Path:
@@ -53,14 +45,25 @@ def load_hub(source: str, offline_hint: str) -> datasets.DatasetDict:
         ) from err
 
 
+def load_local_file(file: Path) -> datasets.Dataset:
+    """One csv / jsonl / parquet file as a Dataset, or a DataError naming the file."""
+    try:
+        return datasets.load_dataset(LOCAL_FORMATS[file.suffix], data_files=str(file), split="train")
+    except Exception as err:  # pyarrow and pandas raise many types (UnicodeDecodeError, ArrowInvalid...)
+        cause = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise DataError(
+            f"{file}: cannot be read as {LOCAL_FORMATS[file.suffix]} ({type(err).__name__}: {cause}); save it as "
+            "UTF-8 with a header row (csv) or one JSON object a line (jsonl)"
+        ) from err
+
+
 def load_source(source: str) -> dict[str, datasets.Dataset]:
     """The `train` and `test` splits of `source`: a local folder with train.* / test.*, or a Hub dataset id."""
     folder = Path(source).expanduser()
     if folder.is_dir():
         out = {}
         for split in ("train", "test"):
-            file = _local_file(folder, split)
-            out[split] = datasets.load_dataset(LOCAL_FORMATS[file.suffix], data_files=str(file), split="train")
+            out[split] = load_local_file(_local_file(folder, split))
         return out
     if source.startswith((".", "/", "~")) or folder.suffix:
         raise DataError(f"{source}: no such data folder; pass --data a folder with train.* and test.* or a Hub id")
@@ -69,34 +72,6 @@ def load_source(source: str) -> dict[str, datasets.Dataset]:
     if missing:
         raise DataError(f"{source}: has splits {sorted(loaded)}, needs 'train' and 'test'")
     return {"train": loaded["train"], "test": loaded["test"]}
-
-
-def _rows(ds: datasets.Dataset, text_column: str, label_column: str, source: str, names=None) -> list[dict]:
-    """Rows with string labels; integer labels are mapped through `names` (the train split's ClassLabel)."""
-    for column in (text_column, label_column):
-        if column not in ds.column_names:
-            raise DataError(
-                f"{source}: no column {column!r} (columns: {', '.join(ds.column_names)}); set "
-                "data.text_column / data.label_column in recipe.toml"
-            )
-    feature = ds.features[label_column]
-    if not isinstance(feature, datasets.ClassLabel) and isinstance(names, datasets.ClassLabel):
-        feature = names  # e.g. a test.jsonl that stored the ids of the train split's ClassLabel
-    rows = ds.to_list()
-    if isinstance(feature, datasets.ClassLabel):
-        for row in rows:
-            row[label_column] = feature.int2str(row[label_column])
-    else:
-        for row in rows:
-            row[label_column] = str(row[label_column])
-    return rows
-
-
-def label_names(source_train: datasets.Dataset, rows: list[dict], label_column: str) -> list[str]:
-    feature = source_train.features.get(label_column)
-    if isinstance(feature, datasets.ClassLabel):
-        return list(feature.names)
-    return sorted({row[label_column] for row in rows})
 
 
 def carve(rows: list[dict], fraction: float, seed: int, label_column: str) -> tuple[list[dict], list[dict]]:
@@ -115,17 +90,6 @@ def carve(rows: list[dict], fraction: float, seed: int, label_column: str) -> tu
         selected = rng.choice(len(rows), size=max(1, round(len(rows) * fraction)), replace=False).tolist()
     chosen = set(selected)
     return [r for i, r in enumerate(rows) if i not in chosen], [rows[i] for i in sorted(chosen)]
-
-
-def make_splits(source: str, text_column: str, label_column: str, selection_fraction: float, seed: int) -> Splits:
-    loaded = load_source(source)
-    train_rows = _rows(loaded["train"], text_column, label_column, source)
-    holdout = _rows(loaded["test"], text_column, label_column, source, loaded["train"].features.get(label_column))
-    if len(train_rows) < 2 or not holdout:
-        raise DataError(f"{source}: train needs at least 2 rows and test at least 1")
-    labels = label_names(loaded["train"], train_rows + holdout, label_column)
-    train, selection = carve(train_rows, selection_fraction, seed, label_column)
-    return Splits(train=train, selection=selection, holdout=holdout, labels=labels)
 
 
 def write_jsonl(rows: list[dict], path: Path) -> None:
@@ -165,23 +129,3 @@ def cap_eval_rows(splits: Splits, max_rows: int, seed: int) -> Splits:
     return Splits(
         train=splits.train, selection=sample(splits.selection), holdout=sample(splits.holdout), labels=splits.labels
     )
-
-
-def prepare_splits(task: str, source: str, config) -> Splits:
-    """The splits of `source` for a recipe task, with the recipe's [data] settings (a recipe.DataConfig)."""
-    if task == "query-expansion":
-        from hf_autoresearch.tasks import query_expansion
-
-        splits = query_expansion.make_splits(
-            source,
-            config.text_column,
-            config.label_column,
-            config.selection_fraction,
-            config.holdout_fraction,
-            config.split_seed,
-        )
-    else:
-        splits = make_splits(
-            source, config.text_column, config.label_column, config.selection_fraction, config.split_seed
-        )
-    return cap_eval_rows(splits, config.max_eval_rows, config.split_seed)

@@ -1,22 +1,23 @@
-"""The frozen evaluation: score a saved model on one split, in a process of its own.
+"""The frozen evaluation: score saved models with the task's predictor and a local metric module.
 
-It loads only the model's weights and config (never code: trust_remote_code stays off, and nothing from the
-recipe folder is imported) and scores with a local `evaluate` module under hf_autoresearch/metrics.
-`EvaluationProcess` runs it as `python -m hf_autoresearch.evaluation REQUEST.json` and asks for one split at a time.
+`Evaluator` keeps one evaluation process warm (torch, transformers and the metric imported once) and asks it to
+score one saved model on one split at a time; each new model is loaded fresh, and nothing from the recipe folder
+is ever imported (trust_remote_code stays off). The process is restarted if it dies. It speaks one JSON line a
+request on stdin and one JSON line an answer on stdout: `python -m hf_autoresearch.evaluation SETUP.json`.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import select
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-EVAL_BATCH_SIZE = 64
-EVAL_MAX_LENGTH = 256
+SAMPLES = 20  # generations saved per evaluation, for the report and the agent
 
 
 class EvaluationError(RuntimeError):
@@ -24,181 +25,220 @@ class EvaluationError(RuntimeError):
 
 
 @dataclass
-class EvalRequest:
-    task: str
-    model_dir: str
-    labels_file: str
+class EvalSetup:
+    """What the evaluation process needs for every model it scores."""
+
+    task: str  # a registered task name or a "module:Class" import path
+    splits_dir: str  # <run>/splits: labels and split files
     metric_path: str
-    text_column: str
-    label_column: str
+    metric_options: dict = field(default_factory=dict)
+    python_path: list[str] = field(default_factory=list)  # where a task given by import path lives
 
 
-def _predict_classification(request: EvalRequest):
-    """Load the classifier once; return a function rows -> (predicted ids, reference ids)."""
-    import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    labels = json.loads(Path(request.labels_file).read_text())
-    label2id = {name: i for i, name in enumerate(labels)}
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    tokenizer = AutoTokenizer.from_pretrained(request.model_dir, trust_remote_code=False)
-    model = AutoModelForSequenceClassification.from_pretrained(request.model_dir, trust_remote_code=False)
-    model.to(device).eval()
-    id2label = {int(k): str(v) for k, v in model.config.id2label.items()}
-
-    def predict(rows: list[dict]) -> tuple[list[int], list[int]]:
-        texts = [str(r[request.text_column]) for r in rows]
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths batch with little padding
-        predicted = [-1] * len(texts)
-        with torch.inference_mode():
-            for start in range(0, len(order), EVAL_BATCH_SIZE):
-                ix = order[start : start + EVAL_BATCH_SIZE]
-                batch = tokenizer(
-                    [texts[i] for i in ix],
-                    truncation=True,
-                    max_length=EVAL_MAX_LENGTH,
-                    padding=True,
-                    return_tensors="pt",
-                )
-                for i, label_id in zip(ix, model(**batch.to(device)).logits.argmax(-1).tolist(), strict=True):
-                    predicted[i] = label2id.get(id2label.get(label_id, ""), -1)
-        references = [label2id[str(r[request.label_column])] for r in rows]
-        return predicted, references
-
-    return predict
-
-
-def _predict_query_expansion(request: EvalRequest):
-    """Load the generator once (merged weights, or a PEFT adapter plus its base); return rows -> (texts, refs)."""
-    import torch
-
-    from hf_autoresearch.tasks import query_expansion
-
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    model, tokenizer = query_expansion.load_for_generation(request.model_dir, device)
-
-    def predict(rows: list[dict]) -> tuple[list[str], list[dict]]:
-        queries = [str(r["query"]) for r in rows]
-        predictions = query_expansion.generate(model, tokenizer, queries)
-        references = [
-            {"query": q, "expansion": query_expansion.output_text(r["output"])}
-            for q, r in zip(queries, rows, strict=True)
-        ]
-        return predictions, references
-
-    return predict
-
-
-PREDICTORS = {"classification": _predict_classification, "query-expansion": _predict_query_expansion}
-
-
+# --- inside the evaluation process ---------------------------------------------------------------------------
 class _Scorer:
-    """Holds the loaded model and metric inside the evaluation process."""
+    def __init__(self, setup: EvalSetup):
+        import torch
 
-    def __init__(self, request: EvalRequest):
-        import evaluate
+        from hf_autoresearch.metrics import load_metric
+        from hf_autoresearch.tasks import get_task
 
-        if not any((Path(request.model_dir) / f).is_file() for f in ("config.json", "adapter_config.json")):
-            raise EvaluationError(
-                f"no saved model in {request.model_dir}: train.py must save to AUTORESEARCH_OUTPUT_DIR"
-            )
-        self.request = request
-        self.metric = evaluate.load(request.metric_path)
-        self.predict = PREDICTORS[request.task](request)
+        sys.path[:0] = setup.python_path
+        self.setup = setup
+        self.task = get_task(setup.task)
+        self.metric = load_metric(Path(setup.metric_path))
+        accepted = inspect.signature(self.metric._compute).parameters
+        self.extra = {k: v for k, v in setup.metric_options.items()}
+        self.wants_scores = "scores" in accepted
+        self.wants_label_names = "label_names" in accepted
+        labels_file = Path(setup.splits_dir) / "train" / "labels.json"
+        self.label_names = json.loads(labels_file.read_text()) if labels_file.is_file() else []
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.model_dir, self.predict = None, None
 
-    def score(self, rows_file: str) -> dict:
-        from hf_autoresearch.data import read_jsonl
+    def _load(self, model_dir: str) -> None:
+        if model_dir == self.model_dir:
+            return
+        self.release()
+        if not any((Path(model_dir) / f).is_file() for f in ("config.json", "adapter_config.json")):
+            raise EvaluationError(f"no saved model in {model_dir}: train.py must save to AUTORESEARCH_OUTPUT_DIR")
+        self.predict = self.task.load_predictor(Path(model_dir), Path(self.setup.splits_dir), self.device)
+        self.model_dir = model_dir
+        print(f"[evaluation] loaded {model_dir}", file=sys.stderr, flush=True)
+
+    def release(self) -> None:
+        """Drop the loaded model (its memory, on GPU its cache) so training can use it."""
+        self.model_dir, self.predict = None, None
+        import gc
+
+        import torch
+
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    def score(self, model_dir: str, rows_file: str, samples: str | None = None) -> dict:
+        from hf_autoresearch.data import read_jsonl, write_jsonl
 
         started = time.monotonic()
+        self._load(model_dir)
         rows = read_jsonl(Path(rows_file))
-        predictions, references = self.predict(rows)
-        scores = self.metric.compute(predictions=predictions, references=references)
+        out = self.predict(rows)
+        kwargs = dict(self.extra)
+        if self.wants_scores:
+            kwargs["scores"] = out.scores
+        if self.wants_label_names:
+            kwargs["label_names"] = self.label_names
+        scores = self.metric.compute(predictions=out.predictions, references=out.references, **kwargs)
+        if samples:
+            write_jsonl(_samples(out, SAMPLES, self.label_names), Path(samples))
         return {"scores": scores, "num_rows": len(rows), "seconds": time.monotonic() - started}
 
+    def preview(self, model_dir: str, rows: list[dict]) -> dict:
+        """Predictions on a few rows (training rows, for the agent), with their references."""
+        self._load(model_dir)
+        return {"preview": _samples(self.predict(rows), len(rows), self.label_names)}
 
-class EvaluationProcess:
-    """The frozen evaluation of one saved model, in a fresh Python process that loads the model once.
 
-    The harness asks for one split at a time (`score`), so the holdout is scored only after the keep decision,
-    without paying for a second process start. Use as a context manager.
-    """
+def _samples(out, n: int, label_names: list[str]) -> list[dict]:
+    def show(value) -> str:
+        if isinstance(value, int) and 0 <= value < len(label_names):
+            return label_names[value]
+        if isinstance(value, dict):  # query expansion's reference: {"query", "expansion"}
+            return str(value.get("expansion", value))
+        return str(value)
 
-    def __init__(self, request: EvalRequest, workdir: Path, timeout: float = 1800):
-        workdir.mkdir(parents=True, exist_ok=True)
-        (workdir / "request.json").write_text(json.dumps(asdict(request)))
-        self.stderr_path = workdir / "evaluation.log"
-        self.timeout = timeout
-        self._stderr = self.stderr_path.open("w")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hf_autoresearch.evaluation", str(workdir / "request.json")],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            text=True,
-            cwd=workdir,
-        )
-
-    def score(self, rows_file: Path) -> dict:
-        """Scores, row count and in-process seconds for the rows in `rows_file`."""
-        started = time.monotonic()
-        try:
-            self.proc.stdin.write(f"{rows_file}\n")
-            self.proc.stdin.flush()
-        except BrokenPipeError:
-            pass  # the process died while loading; the empty read below reports why
-        ready, _, _ = select.select([self.proc.stdout], [], [], self.timeout)
-        line = self.proc.stdout.readline() if ready else ""
-        if not ready:
-            self.close()
-            raise EvaluationError(f"evaluation took longer than {self.timeout:.0f} s")
-        answer = json.loads(line) if line.strip() else {"error": f"evaluation process died:\n{self._tail()}"}
-        if "error" in answer:
-            raise EvaluationError(answer["error"])
-        answer["wall_seconds"] = time.monotonic() - started
-        return answer
-
-    def _tail(self, lines: int = 15) -> str:
-        self._stderr.flush()
-        return "\n".join(self.stderr_path.read_text(errors="replace").strip().splitlines()[-lines:])
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                self.proc.stdin.close()
-                self.proc.wait(timeout=30)
-            except (BrokenPipeError, subprocess.TimeoutExpired):
-                self.proc.kill()
-                self.proc.wait()
-        self._stderr.close()
-
-    def __enter__(self) -> EvaluationProcess:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+    inputs = out.inputs or [""] * len(out.predictions)
+    return [
+        {"input": i, "prediction": show(p), "reference": show(r)}
+        for i, p, r in list(zip(inputs, out.predictions, out.references, strict=False))[:n]
+    ]
 
 
 def main(argv: list[str]) -> int:
-    """Read rows-file paths from stdin, answer one JSON line each on stdout; everything else goes to stderr."""
+    """Answer one JSON line on stdout for each JSON request line on stdin; everything else goes to stderr."""
     protocol = sys.stdout
     sys.stdout = sys.stderr  # library prints must not corrupt the protocol
-    request = EvalRequest(**json.loads(Path(argv[0]).read_text()))
 
     def answer(obj: dict) -> None:
         protocol.write(json.dumps(obj) + "\n")
         protocol.flush()
 
     try:
-        scorer = _Scorer(request)
-    except Exception as err:  # report any load failure as an answer: the harness records it as a crash
-        answer({"error": f"could not load the saved model: {type(err).__name__}: {err}"})
+        scorer = _Scorer(EvalSetup(**json.loads(Path(argv[0]).read_text())))
+    except Exception as err:
+        answer({"error": f"the evaluation could not start: {type(err).__name__}: {err}"})
         return 2
+    answer({"ready": True})
     for line in sys.stdin:
+        request = json.loads(line)
         try:
-            answer(scorer.score(line.strip()))
-        except Exception as err:
-            answer({"error": f"scoring failed: {type(err).__name__}: {err}"})
+            if request["op"] == "score":
+                answer(scorer.score(request["model_dir"], request["rows"], request.get("samples")))
+            elif request["op"] == "preview":
+                answer(scorer.preview(request["model_dir"], request["rows"]))
+            elif request["op"] == "release":
+                scorer.release()
+                answer({"released": True})
+        except Exception as err:  # one model that cannot be scored is that experiment's crash, not the process's
+            what = "could not load the saved model" if scorer.model_dir != request.get("model_dir") else "failed"
+            answer({"error": f"scoring {what}: {type(err).__name__}: {err}"})
     return 0
+
+
+# --- in the harness -------------------------------------------------------------------------------------------
+class Evaluator:
+    """A warm evaluation process: started on first use, restarted if it dies, closed with `close()`."""
+
+    def __init__(self, setup: EvalSetup, workdir: Path, timeout: float = 1800, env: dict | None = None):
+        self.setup, self.workdir, self.timeout, self.env = setup, Path(workdir), timeout, env
+        self.proc: subprocess.Popen | None = None
+        self.log_path = self.workdir / "evaluation.log"
+        self.started_seconds = 0.0  # time spent starting processes (imports, metric load)
+
+    def _start(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        (self.workdir / "setup.json").write_text(json.dumps(asdict(self.setup)))
+        started = time.monotonic()
+        with self.log_path.open("a") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "hf_autoresearch.evaluation", str(self.workdir / "setup.json")],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+                cwd=self.workdir,
+                env=self.env,
+                start_new_session=True,  # Ctrl-C reaches the harness, which closes this process itself
+            )
+        self._read()  # {"ready": true}, or the reason it could not start
+        self.started_seconds += time.monotonic() - started
+
+    def _read(self) -> dict:
+        ready, _, _ = select.select([self.proc.stdout], [], [], self.timeout)
+        line = self.proc.stdout.readline() if ready else ""
+        if not ready:
+            self.close()
+            raise EvaluationError(f"evaluation took longer than {self.timeout:.0f} s")
+        if not line.strip():
+            tail = self._tail()
+            self.close()
+            raise EvaluationError(f"the evaluation process died:\n{tail}")
+        answer = json.loads(line)
+        if "error" in answer:
+            if "could not start" in answer["error"]:
+                self.close()
+            raise EvaluationError(answer["error"])
+        return answer
+
+    def _ask(self, request: dict) -> dict:
+        if self.proc is None or self.proc.poll() is not None:
+            self._start()
+        try:
+            self.proc.stdin.write(json.dumps(request) + "\n")
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            pass  # the process died; _read reports why
+        return self._read()
+
+    def score(self, model_dir: Path, rows_file: Path, samples: Path | None = None) -> dict:
+        """Scores, row count and seconds (in-process, and wall) of the model in `model_dir` on `rows_file`."""
+        started = time.monotonic()
+        answer = self._ask(
+            {"op": "score", "model_dir": str(model_dir), "rows": str(rows_file), "samples": samples and str(samples)}
+        )
+        answer["wall_seconds"] = time.monotonic() - started
+        return answer
+
+    def preview(self, model_dir: Path, rows: list[dict]) -> list[dict]:
+        return self._ask({"op": "preview", "model_dir": str(model_dir), "rows": rows})["preview"]
+
+    def release(self) -> None:
+        """Let the process drop its model while something else (training) needs the memory."""
+        if self.proc is not None and self.proc.poll() is None:
+            self._ask({"op": "release"})
+
+    def _tail(self, lines: int = 15) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").strip().splitlines()[-lines:])
+
+    def close(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            try:
+                proc.stdin.close()
+                proc.wait(timeout=10)
+            except (BrokenPipeError, subprocess.TimeoutExpired):
+                proc.kill()
+                proc.wait()
+        proc.stdout.close()
+
+    def __enter__(self) -> Evaluator:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 if __name__ == "__main__":

@@ -63,8 +63,9 @@ def data_dir(recipe_dir: Path | None = None) -> Path:
 
 def _prepare_standalone(recipe_dir: Path) -> Path:
     """Carve the same train split the harness would, so a hand run never trains on selection or holdout rows."""
-    from hf_autoresearch.data import prepare_splits, write_splits
+    from hf_autoresearch.data import write_splits
     from hf_autoresearch.recipe import load_recipe
+    from hf_autoresearch.tasks import prepare_splits
 
     recipe = load_recipe(recipe_dir)
     folder = Path("data")

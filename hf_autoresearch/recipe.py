@@ -9,7 +9,6 @@ from pathlib import Path
 
 from hf_autoresearch.errors import UserError
 
-TASKS = ("classification", "query-expansion")
 DIRECTIONS = ("maximize", "minimize")
 RECIPE_FILES = ("recipe.toml", "train.py", "program.md")
 
@@ -43,12 +42,18 @@ class DataConfig:
 
 @dataclass
 class MetricConfig:
-    module: str = field(metadata={"help": "evaluate module under hf_autoresearch/metrics (or a path to one)"})
-    name: str = field(metadata={"help": "the key of the module's result that decides keep/discard"})
+    module: str = field(
+        default="",
+        metadata={"help": "evaluate module under hf_autoresearch/metrics or a path to one (default: the task's)"},
+    )
+    name: str = field(default="", metadata={"help": "the key of the module's result that decides keep/discard"})
     direction: str = field(default="maximize", metadata={"help": "maximize or minimize"})
     min_delta: float = field(default=0.0, metadata={"help": "a keep must beat the best by more than this"})
     noise_z: float = field(
         default=2.0, metadata={"help": "a keep must beat the best by more than noise_z times the baseline's std"}
+    )
+    options: dict = field(
+        default_factory=dict, metadata={"help": 'keyword arguments for the metric, e.g. {positive_label = "spam"}'}
     )
 
 
@@ -110,7 +115,7 @@ def _build(cls, table: dict, where: str, file: Path):
                 raise RecipeError(f"{file}: missing key {where}{name}; add it ({help_text})".rstrip(" ()"))
             continue
         value = table[name]
-        expected = {"str": str, "int": int, "float": (int, float), "list[str]": list}[str(f.type)]
+        expected = {"str": str, "int": int, "float": (int, float), "list[str]": list, "dict": dict}[str(f.type)]
         if not isinstance(value, expected) or (isinstance(value, bool) and str(f.type) != "bool"):
             raise RecipeError(f"{file}: {where}{name} must be {f.type}, got {value!r}")
         values[name] = float(value) if f.type == "float" else value
@@ -137,7 +142,7 @@ def load_recipe(path: str | Path) -> Recipe:
         sub = table.get(key, {})
         if not isinstance(sub, dict):
             raise RecipeError(f"{file}: {key} must be a table, written [{key}]")
-        if key in ("model", "data", "metric") and key not in table:
+        if key in ("model", "data") and key not in table:
             raise RecipeError(f"{file}: missing table [{key}]; see recipes/intent-categorization/recipe.toml")
         sections[key] = cls(**_build(cls, sub, f"{key}.", file))
     recipe = Recipe(**top, **sections, path=folder.resolve())
@@ -146,8 +151,17 @@ def load_recipe(path: str | Path) -> Recipe:
 
 
 def _check_values(recipe: Recipe, file: Path) -> None:
-    if recipe.task not in TASKS:
-        raise RecipeError(f"{file}: task = {recipe.task!r} is not supported; use one of {', '.join(TASKS)}")
+    from hf_autoresearch.tasks import UnknownTask, get_task
+
+    try:
+        task = get_task(recipe.task)
+    except UnknownTask as err:
+        raise RecipeError(f"{file}: task = {recipe.task!r}: {err}") from err
+    if not recipe.metric.module:  # the task's default metric, or its default module with the key given
+        recipe.metric.module = task.default_metric[0]
+        recipe.metric.name = recipe.metric.name or task.default_metric[1]
+    if not recipe.metric.name:
+        raise RecipeError(f"{file}: metric.name is missing; name the key of {recipe.metric.module}'s result")
     if recipe.metric.direction not in DIRECTIONS:
         raise RecipeError(f"{file}: metric.direction must be maximize or minimize, got {recipe.metric.direction!r}")
     if not 0 < recipe.data.selection_fraction <= 0.5:

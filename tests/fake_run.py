@@ -9,7 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from hf_autoresearch.ledger import ExperimentRecord, Ledger
-from hf_autoresearch.loop import RunConfig
+from hf_autoresearch.options import RunConfig
 from hf_autoresearch.workspace import Workspace
 
 
@@ -26,6 +26,7 @@ def fake_run(project: Path, run_dir: Path, tag: str, outcomes: list[dict]) -> Pa
         recipe_rel="recipes/intent-categorization",
         branch=f"autoresearch/{tag}",
         agent="replay",
+        task="classification",
         model="sentence-transformers/all-MiniLM-L6-v2",
         data="PolyAI/banking77",
         budget=60.0,

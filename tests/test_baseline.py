@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from runs import start_run
 
 from hf_autoresearch.baseline import BaselineError, find_run
 from hf_autoresearch.cli import main
 from hf_autoresearch.ledger import ExperimentRecord, Ledger
-from hf_autoresearch.loop import Run
 from hf_autoresearch.summary import RunSummary, comparison_lines, count_parameters
 
 
@@ -46,7 +46,7 @@ def test_classification_baseline_is_trained_with_the_original_train_py(
     project, banking_subset, tiny_bert, wider_bert, capsys
 ):
     recipe, run_dir = project / "recipes" / "intent-categorization", project / ".autoresearch"
-    run = Run.start(
+    run = start_run(
         recipe,
         run_dir,
         "clf",
@@ -54,7 +54,6 @@ def test_classification_baseline_is_trained_with_the_original_train_py(
         model=str(tiny_bert),
         data=str(banking_subset),
         budget=15,
-        log=lambda *_: None,
         baseline_repeats=1,
     )
     # the baseline experiment as the loop records it; its commit is what the larger model trains with

@@ -4,11 +4,20 @@ import datasets
 import pytest
 from conftest import read_csv
 
-from hf_autoresearch.data import DataError, carve, load_source, make_splits, write_splits
+from hf_autoresearch.data import DataError, carve, load_source, write_splits
+from hf_autoresearch.recipe import DataConfig
+from hf_autoresearch.tasks import get_task
+
+
+def classification_splits(source, text="text", label="label", fraction=0.1, seed=0):
+    data = DataConfig(
+        source=str(source), text_column=text, label_column=label, selection_fraction=fraction, split_seed=seed
+    )
+    return get_task("classification").make_splits(str(source), data)
 
 
 def test_banking77_splits_are_disjoint_and_stratified(banking77, tmp_path):
-    splits = make_splits(str(banking77), "text", "label", 0.1, seed=0)
+    splits = classification_splits(banking77)
     assert len(splits.train) + len(splits.selection) == 10003
     assert len(splits.holdout) == 3080
     assert len(splits.labels) == 77
@@ -42,18 +51,43 @@ def test_local_formats_and_classlabel(tmp_path):
     )
     ds.to_parquet(str(tmp_path / "train.parquet"))
     ds.select(range(4)).to_json(str(tmp_path / "test.jsonl"))
-    splits = make_splits(str(tmp_path), "text", "label", 0.2, 0)
+    splits = classification_splits(tmp_path, fraction=0.2)
     assert splits.labels == ["no", "yes"]  # ClassLabel names kept (parquet keeps the feature)
     assert {r["label"] for r in splits.train} == {"no", "yes"}
     assert {r["label"] for r in splits.holdout} == {"no", "yes"}
 
 
+def test_source_columns_are_renamed_to_the_task_columns(tmp_path):
+    """A data set with its own column names reaches train.py as {"text", "label"}."""
+    rows = "".join(f"msg {i},{'x' if i % 2 else 'y'},extra\n" for i in range(20))
+    (tmp_path / "train.csv").write_text("utterance,intent,other\n" + rows)
+    (tmp_path / "test.csv").write_text("utterance,intent,other\nq,x,1\n")
+    splits = classification_splits(tmp_path, text="utterance", label="intent")
+    assert set(splits.train[0]) == {"text", "label"} and splits.holdout == [{"text": "q", "label": "x"}]
+
+
 def test_data_errors_are_clear(tmp_path):
     with pytest.raises(DataError, match="no test.csv"):
-        (tmp_path / "train.csv").write_text("text,label\na,b\n")
+        (tmp_path / "train.csv").write_text("text,label\na,b\nc,b\n")
         load_source(str(tmp_path))
     (tmp_path / "test.csv").write_text("text,label\na,b\n")
     with pytest.raises(DataError, match="no column 'utterance'"):
-        make_splits(str(tmp_path), "utterance", "label", 0.1, 0)
+        classification_splits(tmp_path, text="utterance")
     with pytest.raises(DataError, match="no such data folder"):
         load_source("./missing-folder")
+
+
+@pytest.mark.parametrize(
+    ("train", "test", "message"),
+    [
+        (b"text,label\na,x\nb,y\n", b"text,label\nc,z\n", r"row 1: label 'z' never occurs in train"),
+        (b"text,label\na,x\n,y\n", b"text,label\nc,x\n", r"\(train\), row 2: empty 'text'"),
+        (b"text,label\na,x\nb,\n", b"text,label\nc,x\n", r"\(train\), row 2: empty 'label'"),
+        (b"text,label\na,x\n\xff\xfe bad,y\n", b"text,label\nc,x\n", r"train.csv: cannot be read as csv .*UTF-8"),
+    ],
+)
+def test_bad_rows_name_the_file_row_and_fix(tmp_path, train, test, message):
+    (tmp_path / "train.csv").write_bytes(train)
+    (tmp_path / "test.csv").write_bytes(test)
+    with pytest.raises(DataError, match=message):
+        classification_splits(tmp_path)

@@ -4,21 +4,19 @@ the contamination check, each against a case where it must fire and one where it
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from pathlib import Path
 
 import pytest
 from conftest import RECIPE, make_patch
+from runs import FakeExecutor, run_loop, start_run
 
 from hf_autoresearch.agents import Agent, Proposal
 from hf_autoresearch.agents.replay import ReplayAgent
+from hf_autoresearch.campaign import RunError
 from hf_autoresearch.decision import DecisionRule, NoiseFloor
 from hf_autoresearch.ledger import Ledger
-from hf_autoresearch.loop import Run, RunError
 from hf_autoresearch.tamper import TamperError
-
-SCORES = re.compile(r"^FAKE_SCORES = \[(.*)\]", re.MULTILINE)
 
 
 def test_threshold_is_the_larger_of_min_delta_and_z_sigma():
@@ -33,43 +31,8 @@ def test_threshold_is_the_larger_of_min_delta_and_z_sigma():
     assert NoiseFloor([0.5], [0]).std == 0.0
 
 
-class FakeEvaluation:
-    """Stands in for the evaluation process: every holdout scoring is counted."""
-
-    holdout_calls = 0
-
-    def __init__(self, score: float):
-        self.score_value = score
-
-    def score(self, rows_file):
-        if Path(rows_file).name == "holdout.jsonl":
-            FakeEvaluation.holdout_calls += 1
-            return {"scores": {"accuracy": self.score_value - 0.1, "macro_f1": 0.0}, "wall_seconds": 0.0}
-        raise AssertionError("the fake trial scores the selection split itself")
-
-
-def fake_trial(self, record, index, seed, scratch, timings, evaluations):
-    """Trains nothing: the selection score of run `index` is read from FAKE_SCORES in the worktree's train.py."""
-    scores = [float(x) for x in SCORES.search(self.workspace.train_py.read_text()).group(1).split(",")]
-    score = scores[min(index, len(scores) - 1)]
-    record.trials.append(
-        trial := {
-            "seed": seed,
-            "status": "ok",
-            "selection": score,
-            "scores": {"selection": {"accuracy": score, "macro_f1": 0.0}},
-        }
-    )
-    model = scratch / f"run-{index}" / "output"
-    model.mkdir(parents=True)
-    (model / "config.json").write_text("{}")
-    return FakeEvaluation(score), model, trial
-
-
 @pytest.fixture
-def fake_project(project, banking_subset, monkeypatch, tmp_path):
-    monkeypatch.setattr(Run, "_trial", fake_trial)
-    FakeEvaluation.holdout_calls = 0
+def fake_project(project, banking_subset, tmp_path):
     train = project / "recipes" / "intent-categorization" / "train.py"
     train.write_text(train.read_text() + "\nFAKE_SCORES = [0.50, 0.52, 0.48]  # baseline runs: std 0.02\n")
     return project
@@ -88,18 +51,18 @@ def test_noise_floor_and_confirmation_decide(fake_project, banking_subset, tmp_p
     patch_scores(recipe, "2.patch", "lucky seed", "0.56, 0.50", patches)  # clears, mean 0.53 does not
     patch_scores(recipe, "3.patch", "real gain", "0.70, 0.68", patches)  # clears twice
     make_patch(recipe, "comment only", [("EPOCHS = 3 ", "# a comment\nEPOCHS = 3 ")], patches / "4.patch")
-    run = Run.start(
+    run = start_run(
         recipe,
         tmp_path / "runs",
         "fake",
         agent="replay",
         data=str(banking_subset),
         budget=10,
-        log=lambda *_: None,
         baseline_repeats=3,
         confirm=True,
     )
-    run.loop(ReplayAgent(patches))
+    executor = FakeExecutor(tmp_path / "models")
+    run_loop(run, ReplayAgent(patches), executor)
     base, noise, lucky, real, same = Ledger(run.folder).records()
     assert base.decision["noise"]["std"] == pytest.approx(0.02)
     assert base.selection == pytest.approx(0.50) and len(base.trials) == 3
@@ -110,7 +73,7 @@ def test_noise_floor_and_confirmation_decide(fake_project, banking_subset, tmp_p
     assert lucky.selection == pytest.approx(0.53)
     assert real.selection == pytest.approx(0.69) and real.decision["stage"] == "mean with confirmation run"
     # holdout: for the baseline's three runs and the keep's two, never for a discard
-    assert FakeEvaluation.holdout_calls == 5
+    assert executor.holdout_calls == 5
     assert [r.holdout is None for r in (base, noise, lucky, real, same)] == [False, True, True, False, True]
     tsv = (run.folder / "results.tsv").read_text().splitlines()
     assert tsv[0].split("\t")[-3:] == ["gain", "threshold", "description"]
@@ -119,18 +82,17 @@ def test_noise_floor_and_confirmation_decide(fake_project, banking_subset, tmp_p
 def test_without_confirmation_a_single_lucky_run_is_kept(fake_project, banking_subset, tmp_path):
     recipe = fake_project / "recipes" / "intent-categorization"
     patch_scores(recipe, "1.patch", "lucky seed", "0.56, 0.50", tmp_path / "p")
-    run = Run.start(
+    run = start_run(
         recipe,
         tmp_path / "runs",
         "noconfirm",
         agent="replay",
         data=str(banking_subset),
         budget=10,
-        log=lambda *_: None,
         baseline_repeats=3,
         confirm=False,
     )
-    run.loop(ReplayAgent(tmp_path / "p"))
+    run_loop(run, ReplayAgent(tmp_path / "p"), FakeExecutor(tmp_path / "models"))
     assert [r.status for r in Ledger(run.folder).records()] == ["keep", "keep"]
 
 
@@ -159,21 +121,20 @@ def test_tampered_metric_stops_the_run_and_the_ledger_stays_consistent(project, 
     (metric / "classification.py").rename(metric / "mymetric.py")
     toml = recipe / "recipe.toml"
     toml.write_text(toml.read_text().replace('module = "classification"', f'module = "{metric}"'))
-    run = Run.start(
+    run = start_run(
         recipe,
         tmp_path / "runs",
         "tamper",
-        agent="x",
+        agent="replay",
         data=str(banking_subset),
         model=str(tiny_bert),
         budget=10,
         grace=60,
-        log=lambda *_: None,
         baseline_repeats=1,
         confirm=False,
     )
     with pytest.raises(TamperError, match="mymetric.py"):
-        run.loop(TamperingAgent(metric / "mymetric.py"), max_experiments=1)
+        run_loop(run, TamperingAgent(metric / "mymetric.py"), max_experiments=1)
     assert [r.number for r in Ledger(run.folder).records()] == [0]  # the tampered experiment is not recorded
     assert "EPOCHS = 4" not in run.workspace.train_py.read_text()  # and the worktree is back at the best
 
@@ -187,32 +148,30 @@ def test_contamination_is_dropped_by_default_and_fails_on_request(project, banki
     (data / "train.csv").write_text((data / "train.csv").read_text() + "\n".join(leaked) + "\n")
     recipe = project / "recipes" / "intent-categorization"
     messages = []
-    run = Run.start(recipe, tmp_path / "runs", "clean", agent="replay", data=str(data), log=messages.append)
+    run = start_run(recipe, tmp_path / "runs", "clean", data=str(data), log=messages.append)
     report = json.loads((run.folder / "contamination.json").read_text())
     assert report["counts"]["exact_holdout"] >= 2
     train_texts = {json.loads(line)["text"] for line in (run.splits / "train" / "train.jsonl").open()}
     assert not any(row.rsplit(",", 1)[0].strip('"') in train_texts for row in leaked)
     assert any("dropped" in m for m in messages)
     with pytest.raises(RunError, match="duplicate selection or holdout rows"):
-        Run.start(
+        start_run(
             recipe,
             tmp_path / "runs",
             "strict",
             agent="replay",
             data=str(data),
-            log=lambda *_: None,
-            contamination="fail",
+                contamination="fail",
         )
 
 
 def test_clean_data_passes_the_contamination_check(project, banking_subset, tmp_path):
-    run = Run.start(
+    run = start_run(
         project / "recipes" / "intent-categorization",
         tmp_path / "runs",
         "ok",
         agent="replay",
         data=str(banking_subset),
-        log=lambda *_: None,
         contamination="fail",
     )
     assert json.loads((run.folder / "contamination.json").read_text())["counts"] == {"train_rows": 0}
@@ -227,7 +186,7 @@ def test_noise_floor_is_recorded_and_a_comment_only_edit_is_discarded(project, b
     make_patch(
         recipe, "Only a comment", [("EPOCHS = 3 ", "EPOCHS = 3  # unchanged\nEPOCHS = 3 ")], patches / "1.patch"
     )
-    run = Run.start(
+    run = start_run(
         recipe,
         tmp_path / "runs",
         "real",
@@ -236,10 +195,9 @@ def test_noise_floor_is_recorded_and_a_comment_only_edit_is_discarded(project, b
         model=str(tiny_bert),
         budget=12,
         grace=60,
-        log=lambda *_: None,
         baseline_repeats=2,
     )
-    run.loop(ReplayAgent(patches))
+    run_loop(run, ReplayAgent(patches))
     base, comment = Ledger(run.folder).records()
     assert [t["seed"] for t in base.trials] == [0, 1]
     assert (run.folder / "logs" / "exp-0000-run2.log").is_file()

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 from rich.console import Console
 
 from hf_autoresearch.ledger import ExperimentRecord
-from hf_autoresearch.loop import Run
+from hf_autoresearch.loop import Loop
 from hf_autoresearch.progress import LiveProgress
 
 
@@ -72,6 +72,6 @@ def test_a_failing_callback_is_reported_and_the_others_still_run():
             seen.append(record)
 
     run = SimpleNamespace(callbacks=[Broken(), object(), Good()], log=logs.append)
-    Run._notify(run, "on_record", "rec")
+    Loop._notify(run, "on_record", "rec")
     assert seen == ["rec"]
     assert logs == ["warning: Broken.on_record failed: RuntimeError: hub down"]

@@ -10,9 +10,10 @@ import pytest
 from conftest import ROOT, git
 
 from hf_autoresearch.cli import main
-from hf_autoresearch.data import prepare_splits, read_jsonl, write_jsonl
+from hf_autoresearch.data import read_jsonl, write_jsonl
 from hf_autoresearch.ledger import Ledger
 from hf_autoresearch.recipe import load_recipe
+from hf_autoresearch.tasks import prepare_splits
 from hf_autoresearch.tasks import query_expansion as qe
 
 RECIPE = ROOT / "recipes" / "query-expansion"

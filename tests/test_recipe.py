@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -37,12 +38,12 @@ def edited(old: str, new: str) -> str:
     ("old", "new", "message"),
     [
         ("split_seed = 0", "split_seed = 0\nsplit_sed = 1", "unknown key data.split_sed"),
-        ('name = "accuracy"\n', "", "missing key metric.name"),
+        ('name = "accuracy"\n', "", "metric.name is missing; name the key of classification's result"),
         ('direction = "maximize"', 'direction = "up"', "metric.direction must be maximize or minimize"),
         ("selection_fraction = 0.1", "selection_fraction = 0.9", "data.selection_fraction must be in (0, 0.5]"),
         ("seconds = 300", 'seconds = "300"', "budget.seconds must be int"),
         ("seconds = 300", "seconds = -1", "budget.seconds must be > 0"),
-        ('task = "classification"', 'task = "poetry"', "task = 'poetry' is not supported"),
+        ('task = "classification"', 'task = "poetry"', "task = 'poetry': unknown task 'poetry'; use one of"),
         ('module = "classification"', 'module = "bleurt"', "no metric module 'bleurt'"),
         ("[budget]", 'colour = "red"\n[budget]', "unknown key metric.colour"),
     ],
@@ -60,8 +61,12 @@ def test_missing_train_py_and_table_and_toml(tmp_path):
         load_recipe(copy_recipe(tmp_path, drop="train.py"))
     other = tmp_path / "b"
     other.mkdir()
-    with pytest.raises(RecipeError, match="missing table \\[metric\\]"):
-        load_recipe(copy_recipe(other, edited("[metric]", "[metrics]").split("[metrics]")[0]))
+    # without [metric] the task's default metric decides
+    recipe = load_recipe(copy_recipe(other, edited("[metric]", "[metrics]").split("[metrics]")[0]))
+    assert (recipe.metric.module, recipe.metric.name) == ("classification", "accuracy")
+    with pytest.raises(RecipeError, match="missing table \\[data\\]"):
+        no_data = re.sub(r"\[data\][^\[]*", "", edited("[data]", "[data]"))
+        load_recipe(copy_recipe(tmp_path / "d" if (tmp_path / "d").mkdir() is None else tmp_path, no_data))
     with pytest.raises(RecipeError, match="not valid TOML"):
         load_recipe(copy_recipe(tmp_path / "c" if (tmp_path / "c").mkdir() is None else tmp_path, "name = "))
     with pytest.raises(RecipeError, match="no such recipe folder"):

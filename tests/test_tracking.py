@@ -19,7 +19,7 @@ SCRIPT = textwrap.dedent(
     import json, sys
     from types import SimpleNamespace
     from hf_autoresearch.ledger import ExperimentRecord
-    from hf_autoresearch.loop import RunConfig
+    from hf_autoresearch.options import RunConfig
     from hf_autoresearch.tracking import make_tracker
 
     config = RunConfig(tag="t1", recipe="r", repo="/r", recipe_rel="recipes/r", branch="autoresearch/t1",

@@ -17,3 +17,10 @@ def metric_path(module: str) -> Path:
         return path.resolve()
     known = sorted(p.name for p in METRICS_DIR.iterdir() if (p / f"{p.name}.py").is_file())
     raise FileNotFoundError(f"no metric module {module!r}; known: {', '.join(known)}")
+
+
+def load_metric(path: Path):
+    """The metric module at `path`, loaded offline."""
+    import evaluate
+
+    return evaluate.load(str(path))

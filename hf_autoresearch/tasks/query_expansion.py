@@ -13,6 +13,8 @@ import json
 import re
 from pathlib import Path
 
+from hf_autoresearch.tasks.base import Predictions, Predictor, Splits, Task
+
 KINDS = ("lex", "vec", "hyde")
 PROMPT = "/no_think Expand this search query: {query}"  # QMD's user turn, so its Hub data matches
 # used when a tokenizer has no chat template (a base model): plain text with an explicit end marker
@@ -250,7 +252,7 @@ def make_splits(
     holdout_fraction: float,
     seed: int,
 ):
-    """Train / selection / holdout splits with no query in two splits (a hf_autoresearch.data.Splits).
+    """Train / selection / holdout splits with no query in two splits.
 
     Rows are de-duplicated by normalised query first. Splitting is by *base* query, so a query and its "only:"
     variants land in the same split. The holdout is the source's test split when it has one (training rows that
@@ -260,7 +262,7 @@ def make_splits(
     """
     import numpy as np
 
-    from hf_autoresearch.data import DataError, Splits
+    from hf_autoresearch.data import DataError
 
     pool, test = load_source_rows(source, query_column, output_column)
     pool = _dedupe(pool)
@@ -287,3 +289,42 @@ def make_splits(
         return [r for r in rows if only_mode(r["query"]) is None]
 
     return Splits(train=train, selection=ordinary(selection), holdout=ordinary(holdout), labels=[])
+
+
+# --- the task --------------------------------------------------------------------------------------
+class QueryExpansionTask(Task):
+    """Rows {"query": str, "output": [[kind, text], ...]}; the model generates `kind: text` lines for a query."""
+
+    name = "query-expansion"
+    columns = ("query", "output")
+    default_metric = ("query_expansion", "score")
+    auto_class = "AutoModelForCausalLM"
+    pipeline_tag = "text-generation"
+    scores_untrained = True  # an instruct model can be asked as it is
+    template = None  # recipes/query-expansion/train.py is the worked example
+
+    def make_splits(self, source: str, data) -> Splits:
+        return make_splits(
+            source,
+            data.text_column,
+            data.label_column,
+            data.selection_fraction,
+            data.holdout_fraction,
+            data.split_seed,
+        )
+
+    def describe(self, splits: Splits) -> str:
+        queries = {base_query(r["query"]) for r in splits.train}
+        return f"{super().describe(splits)}; {len(queries)} distinct training queries"
+
+    def load_predictor(self, model_dir: Path, splits_dir: Path, device: str) -> Predictor:
+        model, tokenizer = load_for_generation(str(model_dir), device)
+
+        def predict(rows: list[dict]) -> Predictions:
+            queries = [str(r["query"]) for r in rows]
+            references = [
+                {"query": q, "expansion": output_text(r["output"])} for q, r in zip(queries, rows, strict=True)
+            ]
+            return Predictions(generate(model, tokenizer, queries), references, inputs=queries)
+
+        return predict

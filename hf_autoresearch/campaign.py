@@ -1,0 +1,183 @@
+"""A run's folder and how it starts or resumes: options resolved against the recipe, data prepared and split,
+the contamination check, the git worktree. Everything the loop needs is reachable from a `Campaign`.
+
+<run-dir>/<tag>/ holds run.json (the options), splits/ (train/ is all train.py may see), ledger.jsonl and
+results.tsv, logs/, models/exp-NNNN (kept models), worktree/ (the git worktree on autoresearch/<tag>).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from hf_autoresearch.contamination import find_contamination
+from hf_autoresearch.data import write_splits
+from hf_autoresearch.errors import UserError
+from hf_autoresearch.ledger import Ledger, experiment_id
+from hf_autoresearch.metrics import metric_path
+from hf_autoresearch.options import RUN_FILE, RunConfig, now
+from hf_autoresearch.recipe import Recipe, load_recipe
+from hf_autoresearch.tamper import fingerprint
+from hf_autoresearch.tasks import Task, get_task, prepare_splits
+from hf_autoresearch.workspace import Workspace, check_branch_free, repo_root
+
+
+class RunError(UserError):
+    """The run cannot start or resume; the message says what to do."""
+
+
+@dataclass
+class Campaign:
+    folder: Path
+    config: RunConfig
+    recipe: Recipe
+    workspace: Workspace
+
+    @property
+    def task(self) -> Task:
+        return get_task(self.config.task)
+
+    @property
+    def ledger(self) -> Ledger:
+        return Ledger(self.folder)
+
+    @property
+    def splits(self) -> Path:
+        return self.folder / "splits"
+
+    @property
+    def metric_dir(self) -> Path:
+        return metric_path(self.recipe.metric.module)
+
+    def log_path(self, number: int, run_index: int = 0) -> Path:
+        """The log of one training run: exp-NNNN.log, then exp-NNNN-run2.log... for repeats and confirmations."""
+        suffix = "" if run_index == 0 else f"-run{run_index + 1}"
+        return self.folder / "logs" / f"{experiment_id(number)}{suffix}.log"
+
+    def model_dir(self, number: int) -> Path:
+        return self.folder / "models" / experiment_id(number)
+
+    def samples_path(self, number: int, split: str) -> Path:
+        return self.folder / "samples" / f"{experiment_id(number)}-{split}.jsonl"
+
+
+def start(config: RunConfig, log=print) -> Campaign:
+    """Resolve `config` against its recipe, prepare the data and the worktree, write run.json."""
+    recipe = load_recipe(config.recipe)
+    if config.baseline_repeats < 1:
+        raise RunError("--baseline-repeats must be at least 1")
+    if config.sandbox:
+        from hf_autoresearch.sandbox import available
+
+        if not available():
+            raise RunError("--sandbox needs bubblewrap (bwrap): `apt-get install bubblewrap`")
+    folder = Path(config.run_dir).resolve() / config.tag
+    if (folder / RUN_FILE).exists():
+        raise RunError(
+            f"run {config.tag!r} already exists in {folder.parent}; add --resume to continue it, or pick another --tag"
+        )
+    root = repo_root(recipe.path)
+    branch = f"autoresearch/{config.tag}"
+    check_branch_free(root, branch)
+    config = dataclasses.replace(
+        config,
+        recipe=str(recipe.path),
+        run_dir=str(Path(config.run_dir).resolve()),
+        task=recipe.task,
+        repo=str(root),
+        recipe_rel=recipe.path.relative_to(root).as_posix(),
+        branch=branch,
+        model=_absolute_if_local(config.model or recipe.model.name),
+        data=_absolute_if_local(config.data or recipe.data.source),
+        budget=float(config.budget or recipe.budget.seconds),
+        grace=float(recipe.budget.grace_seconds if config.grace is None else config.grace),
+        min_delta=float(recipe.metric.min_delta if config.min_delta is None else config.min_delta),
+        noise_z=float(recipe.metric.noise_z if config.noise_z is None else config.noise_z),
+        patches=str(Path(config.patches).resolve()) if config.patches else None,
+        agent_prices=str(Path(config.agent_prices).resolve()) if config.agent_prices else None,
+        accelerate_args=list(recipe.accelerate.args),
+        started_at=now(),
+        evaluation_hashes=fingerprint(metric_path(recipe.metric.module)),
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    _ignore_in_git(folder.parent)
+    prepare_data(config, recipe, folder, log)
+    workspace = Workspace.create(recipe.path, folder / "worktree", branch)
+    config.save(folder)  # last: a run folder without run.json is a start that did not finish
+    return Campaign(folder, config, recipe, workspace)
+
+
+def resume(run_dir: Path, tag: str, overrides: dict | None = None) -> Campaign:
+    """Reopen run `tag`; options given again (a new --budget, say) apply from the next experiment on."""
+    folder = Path(run_dir).resolve() / tag
+    if not (folder / RUN_FILE).is_file():
+        hint = " (its start did not finish: remove the folder and start again)" if folder.is_dir() else ""
+        raise RunError(f"no run {tag!r} in {folder.parent}{hint}; `hf-autoresearch status` lists the runs")
+    config = RunConfig.load(folder)
+    if overrides:
+        config = config.with_overrides(overrides)
+    workspace = Workspace.reopen(Path(config.repo), folder / "worktree", config.branch, Path(config.recipe_rel))
+    recipe = load_recipe(workspace.worktree / config.recipe_rel)
+    if not config.task:  # run.json of version 1
+        config.task = recipe.task
+    config.save(folder)
+    campaign = Campaign(folder, config, recipe, workspace)
+    best = campaign.ledger.best()
+    if best is not None:
+        workspace.reset(best.commit)  # drops whatever an interrupted experiment left behind
+    campaign.ledger.write_tsv()
+    return campaign
+
+
+def prepare_data(config: RunConfig, recipe: Recipe, folder: Path, log=print) -> None:
+    """Split the source, drop training rows that copy evaluation rows, write splits/ (train/ apart)."""
+    log(f"preparing data from {config.data}")
+    task = get_task(recipe.task)
+    splits = prepare_splits(recipe.task, config.data, recipe.data)
+    splits.train = _check_contamination(task, splits, config, folder, log)
+    staging = folder / "splits.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    write_splits(splits, staging)
+    shutil.rmtree(folder / "splits", ignore_errors=True)
+    staging.rename(folder / "splits")
+    log(f"splits: {task.describe(splits)}")
+
+
+def _check_contamination(task: Task, splits, config: RunConfig, folder: Path, log) -> list[dict]:
+    """Compare training rows with selection and holdout rows; drop (default), fail on or warn about matches."""
+    texts = {
+        name: [task.input_text(r) for r in rows]
+        for name, rows in (("selection", splits.selection), ("holdout", splits.holdout))
+    }
+    report = find_contamination([task.input_text(r) for r in splits.train], texts, config.contamination_threshold)
+    (folder / "contamination.json").write_text(
+        json.dumps({"policy": config.contamination, **report.to_dict()}, indent=2, ensure_ascii=False)
+    )
+    log(report.summary())
+    if not report.train_indices:
+        return splits.train
+    if config.contamination == "fail":
+        raise RunError(
+            f"{len(report.train_indices)} training rows duplicate selection or holdout rows (see "
+            f"{folder / 'contamination.json'}); --contamination drop removes them from training"
+        )
+    if config.contamination == "warn":
+        log("warning: training on them anyway (--contamination warn): selection and holdout scores are inflated")
+        return splits.train
+    log(f"dropped {len(report.train_indices)} contaminated rows from training (--contamination fail stops instead)")
+    return [row for i, row in enumerate(splits.train) if i not in report.train_indices]
+
+
+def _absolute_if_local(value: str) -> str:
+    path = Path(value).expanduser()
+    return str(path.resolve()) if path.exists() else value
+
+
+def _ignore_in_git(run_dir: Path) -> None:
+    """A run folder inside the user's repository must not show up in their `git status`."""
+    ignore = run_dir / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("# written by hf-autoresearch: runs are not part of the repository\n*\n")

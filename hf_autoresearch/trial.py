@@ -1,0 +1,150 @@
+"""One trial: train one train.py once with one seed, then score the saved model on the selection split.
+
+A trial is the unit of work that an executor runs (a local slot, a Ray task): `TrialSpec` in, `TrialResult` out,
+nothing shared but files. An experiment is one trial, or several (the baseline's repeats, a confirmation run).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hf_autoresearch.evaluation import EvaluationError, Evaluator
+from hf_autoresearch.runner import TrainingJob, run_training
+from hf_autoresearch.tamper import verify
+
+
+@dataclass
+class TrialSpec:
+    number: int  # the experiment
+    index: int  # 0: its first run; 1...: baseline repeats or the confirmation run
+    seed: int
+    train_py: str  # the script's text at the experiment's commit: a trial needs no worktree
+    log_path: Path
+    description: str = ""
+
+
+@dataclass
+class TrialResult:
+    spec: TrialSpec
+    status: str  # ok / crash / timeout
+    reason: str = ""
+    selection: float | None = None  # the deciding metric on the selection split
+    holdout: float | None = None  # ... on the holdout, scored only for a keep, reported only
+    scores: dict = field(default_factory=dict)  # {"selection": {...}, later "holdout": {...}}
+    model_dir: Path | None = None  # the saved model, in the trial's scratch folder until the experiment decides
+    summary: dict = field(default_factory=dict)  # summary.json as train.py wrote it (never trusted for scores)
+    process_seconds: float = 0.0  # accelerate launch to exit
+    eval_seconds: float = 0.0
+    peak_rss_mb: float = 0.0
+    log_tail: str = ""
+    started_at: float = 0.0  # Unix times, so overlapping trials can be seen in the ledger
+    finished_at: float = 0.0
+
+    def to_dict(self) -> dict:
+        """The trial as the ledger keeps it (`trials` of an experiment record)."""
+        return {
+            "seed": self.spec.seed,
+            "status": self.status,
+            "selection": self.selection,
+            "holdout": self.holdout,
+            "scores": self.scores,
+            "train_seconds": self.process_seconds,
+            "train_loop": self.summary.get("training_seconds"),
+            "eval_seconds": self.eval_seconds,
+            "log": str(self.spec.log_path),
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+        }
+
+
+@dataclass
+class TrialEnv:
+    """What every trial of a run shares: read from the campaign once, so a trial can run anywhere."""
+
+    splits: Path
+    model: str
+    budget: float
+    grace: float
+    metric: str
+    metric_dir: Path
+    evaluation_hashes: dict
+    accelerate_args: tuple[str, ...] = ()
+    sandbox_hidden: tuple[Path, ...] | None = None
+    samples_dir: Path | None = None
+
+
+def run_trial(spec: TrialSpec, env: TrialEnv, scratch: Path, evaluator: Evaluator, **job_options) -> TrialResult:
+    """Train in `scratch` (emptied first), then score selection with `evaluator`. Never raises for a bad train.py."""
+    shutil.rmtree(scratch, ignore_errors=True)
+    (scratch / "src").mkdir(parents=True)
+    train_py = scratch / "src" / "train.py"
+    train_py.write_text(spec.train_py)
+    evaluator.release()  # the warm evaluation process holds no model while training runs
+    started = time.time()
+    trained = run_training(
+        TrainingJob(
+            train_py=train_py,
+            scratch=scratch / "job",
+            train_data=env.splits / "train",
+            model=env.model,
+            seed=spec.seed,
+            budget_seconds=env.budget,
+            grace_seconds=env.grace,
+            log_path=spec.log_path,
+            accelerate_args=env.accelerate_args,
+            sandbox_hidden=env.sandbox_hidden,
+            **job_options,
+        )
+    )
+    result = TrialResult(
+        spec,
+        trained.status,
+        reason=getattr(trained, "reason", "") or f"train.py ended in {trained.status} (status {trained.returncode})",
+        summary=_read_summary(trained.output_dir),
+        process_seconds=trained.seconds,
+        peak_rss_mb=trained.peak_rss_mb,
+        log_tail=trained.log_tail,
+        started_at=started,
+    )
+    if trained.status == "ok":
+        result.model_dir = trained.output_dir
+        score(result, "selection", env, evaluator)
+    result.finished_at = time.time()
+    return result
+
+
+def score(result: TrialResult, split: str, env: TrialEnv, evaluator: Evaluator) -> None:
+    """Score the trial's model on `split` after the tamper check. A failed selection score makes the trial a crash;
+    a failed holdout score (after the decision) is only noted in `reason`."""
+    verify(env.evaluation_hashes, env.metric_dir)
+    samples = None
+    if env.samples_dir is not None and result.spec.index == 0:
+        samples = env.samples_dir / f"exp-{result.spec.number:04d}-{split}.jsonl"
+        samples.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        answer = evaluator.score(result.model_dir, env.splits / f"{split}.jsonl", samples)
+    except EvaluationError as err:
+        return _failed(result, split, f"{split} evaluation failed: {err}")
+    scores = dict(answer["scores"])
+    if env.metric not in scores:
+        return _failed(result, split, f"the metric returned {sorted(scores)}, not {env.metric!r}")
+    result.scores[split] = scores
+    result.eval_seconds += answer["wall_seconds"]
+    setattr(result, split, float(scores[env.metric]))
+
+
+def _failed(result: TrialResult, split: str, reason: str) -> None:
+    result.reason = reason
+    if split == "selection":
+        result.status = "crash"
+
+
+def _read_summary(output_dir: Path) -> dict:
+    try:
+        return json.loads((Path(output_dir) / "summary.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
