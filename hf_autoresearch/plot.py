@@ -147,9 +147,9 @@ def plot_progress(info: RunSummary, path: Path) -> Path:
         pad=22,
     )
     cfg = info.config
-    model = str(cfg.get("model", ""))
+    model = cfg.model
     model = Path(model).name if model.startswith("/") else model  # a local folder: its name says enough here
-    subtitle = f"{short(model, 60)} · {cfg.get('budget', 0):.0f} s budget · agent {cfg.get('agent', '')}"
+    subtitle = f"{short(model, 60)} · {cfg.budget:.0f} s budget · agent {cfg.agent}"
     if steps and base is not None and base.selection is not None and steps[-1][0] != base.number:
         subtitle += f" · best {steps[-1][1]:.4f} vs baseline {base.selection:.4f}"
     ax.text(0, 1.015, subtitle, transform=ax.transAxes, fontsize=9, color="#555555")

@@ -39,7 +39,7 @@ def _gain(info: RunSummary, value: float | None, ref: float | None) -> str:
 def _summary_rows(info: RunSummary) -> list[list[str]]:
     """Baseline, best (gains over the baseline) and the larger baseline (the best's gains over it)."""
     base, best, larger = info.baseline, info.best, info.larger
-    model = f"`{info.config.get('model', '')}`"
+    model = f"`{info.config.model}`"
     rows = []
     if base is not None:
         rows.append(
@@ -122,9 +122,9 @@ def report_blocks(info: RunSummary, image: str = "progress.png", hub: dict[int, 
         ("h1", f"Run {info.tag} · {info.recipe_name}"),
         (
             "p",
-            f"Model `{cfg.get('model', '')}` on `{cfg.get('data', '')}`, agent `{cfg.get('agent', '')}`, "
-            f"{cfg.get('budget', 0):.0f} s of training per experiment, metric `{info.metric}` ({info.direction}). "
-            f"Git branch `{cfg.get('branch', '')}`; started {cfg.get('started_at', '')}.",
+            f"Model `{cfg.model}` on `{cfg.data}`, agent `{cfg.agent}`, {cfg.budget:.0f} s of training per "
+            f"experiment, metric `{info.metric}` ({info.direction}). Git branch `{cfg.branch}`; started "
+            f"{cfg.started_at}.",
         ),
         ("h2", "Summary"),
         (

@@ -22,7 +22,7 @@ def print_status(folder: Path, console: Console | None = None) -> None:
     console = console or Console(width=None if Console().is_terminal else 160)
     summary = RunSummary.load(folder)
     config = summary.config
-    table = Table(title=f"run {summary.tag}  ({config['recipe_rel']}, branch {config['branch']})")
+    table = Table(title=f"run {summary.tag}  ({config.recipe_rel}, branch {config.branch})")
     for column in ("experiment", "status", "selection", "holdout", "train s", "total s", "commit"):
         numeric = column in ("selection", "holdout", "train s", "total s")
         table.add_column(column, justify="right" if numeric else "left", no_wrap=True)

@@ -17,6 +17,7 @@ from pathlib import Path
 from hf_autoresearch.decision import DecisionRule, NoiseFloor
 from hf_autoresearch.errors import UserError
 from hf_autoresearch.ledger import STATUSES, ExperimentRecord, Ledger
+from hf_autoresearch.options import RunConfig
 from hf_autoresearch.workspace import git
 
 LARGER_BASELINE_FILE = "larger-baseline.json"
@@ -124,7 +125,7 @@ class RunSummary:
     """Best against baseline against larger baseline, the gains, the noise floor, counts, rate and cost of one run."""
 
     folder: Path
-    config: dict  # run.json
+    config: RunConfig  # run.json
     records: list[ExperimentRecord]
     task: str | None  # the recipe's task name (run.json "task", else the worktree's recipe.toml)
     metric: str
@@ -144,9 +145,9 @@ class RunSummary:
         folder = Path(folder)
         if not (folder / "run.json").is_file():
             raise UserError(f"{folder} holds no run.json; `hf-autoresearch status` lists the runs")
-        config = json.loads((folder / "run.json").read_text())
+        config = RunConfig.load(folder)
         records = Ledger(folder).records()
-        task, metric, direction = _recipe_facts(folder, config)
+        facts = _recipe_facts(folder, config)
         kept = [r for r in records if r.status == "keep"]
         baseline, best = (kept[0], kept[-1]) if kept else (None, None)
         noise = None
@@ -162,14 +163,14 @@ class RunSummary:
             folder=folder,
             config=config,
             records=records,
-            task=task,
-            metric=metric,
-            direction=direction,
+            task=config.task or facts["task"],  # run.json of version 1 holds no task
+            metric=facts["metric"],
+            direction=facts["direction"],
             baseline=baseline,
             best=best,
             noise=noise,
-            noise_z=float(config.get("noise_z", 2.0)),  # run.json of the first version lacks it
-            min_delta=float(config.get("min_delta", 0.0)),
+            noise_z=float(facts["noise_z"] if config.noise_z is None else config.noise_z),
+            min_delta=float(facts["min_delta"] if config.min_delta is None else config.min_delta),
             larger=LargerBaseline.read(folder),
             params=count_parameters(folder / "models" / best.experiment) if best else None,
             agent_cost=sum(r.agent_cost for r in records) if tokens else None,
@@ -179,15 +180,15 @@ class RunSummary:
     # --- the run --------------------------------------------------------------------------------------
     @property
     def tag(self) -> str:
-        return self.config["tag"]
+        return self.config.tag
 
     @property
     def recipe_name(self) -> str:
-        return Path(self.config["recipe_rel"]).name
+        return Path(self.config.recipe_rel).name
 
     @property
     def train_py_rel(self) -> str:
-        return f"{self.config['recipe_rel']}/train.py"
+        return f"{self.config.recipe_rel}/train.py"
 
     @property
     def kept(self) -> list[ExperimentRecord]:
@@ -268,35 +269,45 @@ class RunSummary:
         return [r for r in self.kept if r.number <= upto]
 
     def train_py_at(self, commit: str) -> str:
-        return git(Path(self.config["repo"]), "show", f"{commit}:{self.train_py_rel}")
+        return git(Path(self.config.repo), "show", f"{commit}:{self.train_py_rel}")
 
     def diff_from_baseline(self, record: ExperimentRecord) -> str:
         base = self.baseline
         if base is None or not record.commit or record.commit == base.commit:
             return ""
-        return git(Path(self.config["repo"]), "diff", base.commit, record.commit, "--", self.train_py_rel, check=False)
+        return git(Path(self.config.repo), "diff", base.commit, record.commit, "--", self.train_py_rel, check=False)
 
 
-def _recipe_facts(folder: Path, config: dict) -> tuple[str | None, str, str]:
-    """(task, metric, direction) of the recipe the run used: the copy in its worktree, else the user's."""
+def _recipe_facts(folder: Path, config: RunConfig) -> dict:
+    """task, metric, direction, noise_z and min_delta of the recipe the run used: its worktree copy, else the user's.
+
+    The metric is the recipe's; noise_z and min_delta are the recipe's when run.json leaves them to it.
+    """
     from hf_autoresearch.recipe import RecipeError, load_recipe
 
-    places = [folder / "worktree" / config["recipe_rel"], Path(config["recipe"])]
+    places = [folder / "worktree" / config.recipe_rel, Path(config.recipe)]
     for place in places:
         try:
             recipe = load_recipe(place)
         except (RecipeError, OSError):
             continue
-        return config.get("task") or recipe.task, recipe.metric.name, recipe.metric.direction
+        m = recipe.metric
+        return dict(task=recipe.task, metric=m.name, direction=m.direction, noise_z=m.noise_z, min_delta=m.min_delta)
     # a recipe this version no longer validates: its raw TOML still names the task and the metric
     for place in places:
         try:
             raw = tomllib.loads((place / "recipe.toml").read_text())
         except (OSError, tomllib.TOMLDecodeError):
             continue
-        metric = raw.get("metric", {})
-        return config.get("task") or raw.get("task"), metric.get("name", "score"), metric.get("direction", "maximize")
-    return config.get("task"), "score", "maximize"
+        m = raw.get("metric", {})
+        return dict(
+            task=raw.get("task"),
+            metric=m.get("name", "score"),
+            direction=m.get("direction", "maximize"),
+            noise_z=m.get("noise_z", 2.0),
+            min_delta=m.get("min_delta", 0.0),
+        )
+    return dict(task=None, metric="score", direction="maximize", noise_z=2.0, min_delta=0.0)
 
 
 # --- text the status command prints --------------------------------------------------------------------

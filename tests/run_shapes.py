@@ -75,8 +75,8 @@ def write_larger_baseline(
         (output / "summary.json").write_text(f'{{"training_seconds": {training_seconds}}}')
         return TrainingResult(status, 1 if status == "crash" else 0, training_seconds + 5, 3.0, output, "tail", 100.0)
 
-    class FakeEvaluation:
-        def __init__(self, request, workdir):
+    class FakeEvaluator:
+        def __init__(self, setup, workdir):
             pass
 
         def __enter__(self):
@@ -85,12 +85,12 @@ def write_larger_baseline(
         def __exit__(self, *exc):
             return False
 
-        def score(self, rows_file):
+        def score(self, model_dir, rows_file):
             split = Path(rows_file).stem
             return {"scores": {"accuracy": scores[split], "macro_f1": scores[split] * 0.9}, "wall_seconds": 1.0}
 
     monkeypatch.setattr(baseline, "run_training", fake_training)
-    monkeypatch.setattr(baseline, "EvaluationProcess", FakeEvaluation)
+    monkeypatch.setattr(baseline, "Evaluator", FakeEvaluator)
     config_recipe = folder / "worktree" / "recipes" / "intent-categorization"
     return baseline.run_baseline(
         config_recipe, folder.parent, tag=folder.name, model=model, budget=60, log=lambda *_: None

@@ -271,6 +271,7 @@ def test_without_a_known_task_the_saved_model_says_what_it_is(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"architectures": ["LlamaForCausalLM"]}))
     assert model_kind(tmp_path, None).auto_class == "AutoModelForCausalLM"
     assert model_kind(tmp_path, "classification").pipeline == "text-classification"
+    assert model_kind(tmp_path, "a-task-not-installed").auto_class == "AutoModelForCausalLM"
     (tmp_path / "adapter_config.json").write_text(
         json.dumps({"base_model_name_or_path": "a/b", "task_type": "SEQ_CLS"})
     )

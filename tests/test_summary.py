@@ -99,10 +99,12 @@ def test_minimize_turns_the_gains_around(project, tmp_path):
 
 def test_the_task_comes_from_run_json_else_from_the_recipe_in_the_worktree(project, tmp_path):
     folder = fake_run(project, tmp_path / "runs", "t4", outcomes())
-    assert RunSummary.load(folder).task == "classification"  # an older run.json: the worktree's recipe.toml says
     config = json.loads((folder / "run.json").read_text())
     (folder / "run.json").write_text(json.dumps({**config, "task": "query-expansion"}))
     assert RunSummary.load(folder).task == "query-expansion"
+    del config["task"], config["version"]  # run.json as version 1 wrote it
+    (folder / "run.json").write_text(json.dumps(config))
+    assert RunSummary.load(folder).task == "classification"  # the worktree's recipe.toml says
     with pytest.raises(UserError, match="no run.json"):
         RunSummary.load(tmp_path)
 

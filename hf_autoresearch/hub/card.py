@@ -15,11 +15,6 @@ from hf_autoresearch.hub.names import REPO_ID, hub_tag
 from hf_autoresearch.ledger import ExperimentRecord
 from hf_autoresearch.summary import RunSummary, format_params, short
 
-# Until the task registry (hf_autoresearch.tasks.get_task) is on main: the two tasks of today.
-_TASKS_BEFORE_REGISTRY = {
-    "classification": ("text-classification", "AutoModelForSequenceClassification"),
-    "query-expansion": ("text-generation", "AutoModelForCausalLM"),
-}
 # what a saved model's architecture says, for a run whose task name is not known
 _ARCHITECTURES = (
     ("ForSequenceClassification", "text-classification", "AutoModelForSequenceClassification"),
@@ -30,15 +25,13 @@ _ARCHITECTURES = (
 
 def task_card_facts(task: str | None) -> tuple[str | None, str | None]:
     """(pipeline_tag, auto_class) of a recipe's task, from the task registry; (None, None) when unknown."""
+    from hf_autoresearch.tasks import UnknownTask, get_task
+
     if not task:
         return None, None
     try:
-        from hf_autoresearch.tasks import get_task
-    except ImportError:
-        return _TASKS_BEFORE_REGISTRY.get(task, (None, None))
-    try:
         found = get_task(task)
-    except Exception:  # a task this version does not know: the card falls back to the saved model's config
+    except UnknownTask:  # a task this installation does not have: the saved model's config says what it is
         return None, None
     return found.pipeline_tag, found.auto_class
 
@@ -90,8 +83,8 @@ def model_card(summary: RunSummary, record: ExperimentRecord, repo_id: str, on_h
 
     config = summary.config
     kind = model_kind(summary.folder / "models" / record.experiment, summary.task)
-    data_id = hub_id(config.get("data", ""))
-    data_name = data_id or Path(config.get("data", "data")).name
+    data_id = hub_id(config.data)
+    data_name = data_id or Path(config.data).name
     results = [
         EvalResult(
             task_type=kind.pipeline or "other",
@@ -108,7 +101,7 @@ def model_card(summary: RunSummary, record: ExperimentRecord, repo_id: str, on_h
     ]
     card_data = ModelCardData(
         model_name=repo_id.split("/")[-1],
-        base_model=hub_id(kind.adapter_base or config.get("model", "")),
+        base_model=hub_id(kind.adapter_base or config.model),
         datasets=[data_id] if data_id else None,
         metrics=sorted({r.metric_type for r in results}) or None,
         eval_results=results or None,
@@ -182,13 +175,12 @@ def _card_body(
         "and the edit was kept because it beat the best before it. The holdout split was never used to decide.",
         "",
         f"- **experiment**: {record.experiment}: {record.description}",
-        f"- **git commit of train.py**: `{record.commit}` (branch `{config.get('branch', '')}`, file "
+        f"- **git commit of train.py**: `{record.commit}` (branch `{config.branch}`, file "
         f"`{summary.train_py_rel}`; the same file is in this revision as `train.py`)",
-        f"- **base model**: `{kind.adapter_base or config.get('model', '')}`"
+        f"- **base model**: `{kind.adapter_base or config.model}`"
         + (" (this revision is a PEFT adapter on it)" if kind.adapter_base else ""),
-        f"- **data**: `{config.get('data', '')}`",
-        f"- **budget**: {config.get('budget', 0):.0f} s of training; trained {record.train_seconds:.0f} s, "
-        f"seed {record.seed}",
+        f"- **data**: `{config.data}`",
+        f"- **budget**: {config.budget:.0f} s of training; trained {record.train_seconds:.0f} s, seed {record.seed}",
         "",
         "## Results",
         "",
