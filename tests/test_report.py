@@ -11,6 +11,7 @@ from run_shapes import agent_usage, baseline_decision, save_weights, set_usage, 
 from hf_autoresearch.cli import main
 from hf_autoresearch.ledger import Ledger
 from hf_autoresearch.report import write_report
+from hf_autoresearch.summary import count_parameters, format_params
 
 PNG = b"\x89PNG\r\n\x1a\n"
 BASELINE = baseline_decision([0.39, 0.40, 0.41])
@@ -111,7 +112,10 @@ def test_report_from_a_real_run(pushed_run):
     base, best = records[0], [r for r in records if r.status == "keep"][-1]
     assert main(["report", "e2e", "--run-dir", str(folder.parent)]) == 0
     md = (folder / "report.md").read_text()
-    assert f"| baseline (exp-0000) | `{tiny_model(folder)}` | {base.selection:.4f} | {base.holdout:.4f} |" in md
+    params = format_params(count_parameters(folder / "models" / "exp-0000"))  # the real model's safetensors
+    assert params != "?"
+    scores = f"{base.selection:.4f} | {base.holdout:.4f}"
+    assert f"| baseline (exp-0000) | `{tiny_model(folder)}` | {params} | {scores} |" in md
     for r in records:
         holdout = "–" if r.holdout is None else f"{r.holdout:.4f}"
         assert f"| {r.experiment} | {r.status} | {r.selection:.4f} | {holdout} | {r.train_seconds:.0f} |" in md
