@@ -204,6 +204,8 @@ class HubPublisher:
             self._thread.join(timeout)
             if self._thread.is_alive():
                 self._abandon(timeout)
+                if self.promote if promote is None else promote:
+                    self.failures[-1] = "not promoted to main: pushes were still running"
                 promote = False
             self._thread = None
         if self.promote if promote is None else promote:
