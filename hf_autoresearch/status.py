@@ -71,14 +71,10 @@ def summary_lines(summary: RunSummary) -> list[str]:
 
 
 def agent_cost_line(summary: RunSummary) -> str:
-    """The agent's API usage summed over the run: dollars, then tokens by kind."""
-    tokens = summary.agent_tokens
-    return (
-        f"agent cost ${summary.agent_cost:.4f}: {tokens.get('requests', 0)} requests, "
-        f"{tokens.get('input_tokens', 0)} input, {tokens.get('output_tokens', 0)} output, "
-        f"{tokens.get('cache_read_input_tokens', 0)} cache-read, {tokens.get('cache_creation_input_tokens', 0)} "
-        "cache-write tokens"
-    )
+    """The agent's API usage summed over the run: dollars, dollars an experiment, cache hit rate, tokens by kind."""
+    from hf_autoresearch.agents.pricing import usage_line
+
+    return usage_line(summary.records)
 
 
 def holdout_gap(base: ExperimentRecord, best: ExperimentRecord, direction: str | None = None) -> list[str]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hf_autoresearch import baseline
-from hf_autoresearch.agents.pricing import DEFAULT_PRICES, Usage
+from hf_autoresearch.agents.pricing import DEFAULT_PRICES, Usage, request_cost
 from hf_autoresearch.decision import NoiseFloor
 from hf_autoresearch.ledger import ExperimentRecord, Ledger
 from hf_autoresearch.runner import TrainingResult
@@ -29,7 +29,8 @@ def agent_usage(input_tokens: int, output_tokens: int, cache_read: int = 0, requ
         cache_read_input_tokens=cache_read,
         requests=requests,
     )
-    return usage.as_dict(), usage.cost(DEFAULT_PRICES["sonnet"])
+    tokens = {k: v for k, v in usage.as_dict().items() if k.endswith("_tokens")}
+    return usage.as_dict(), request_cost(tokens, DEFAULT_PRICES["claude-sonnet-5-5"])
 
 
 def set_usage(folder: Path, usages: dict[int, tuple[dict, float]]) -> list[ExperimentRecord]:

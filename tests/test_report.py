@@ -72,7 +72,7 @@ def test_report_shows_noise_floor_larger_baseline_agent_cost_and_each_keep(proje
             dict(status="keep", description="Even higher", selection=0.52, holdout=0.44, lr=5),
         ],
     )
-    set_usage(folder, {n: agent_usage(50_000, 10_000) for n in (1, 2, 3)})  # $0.30 a proposal
+    set_usage(folder, {n: agent_usage(50_000, 10_000) for n in (1, 2, 3)})  # $0.20 a proposal at sonnet-5-5
     for number in (0, 1, 3):
         save_weights(folder / "models" / f"exp-{number:04d}", {"w": (227, 100)})
     write_larger_baseline(
@@ -85,7 +85,7 @@ def test_report_shows_noise_floor_larger_baseline_agent_cost_and_each_keep(proje
     best = "| **0.5200** | **0.4400** | +0.1200 (+30.0%) | +0.0500 (+12.8%) |"
     assert f"| **best (exp-0003)** | {model} | 22.7K {best}" in md
     assert "| larger baseline | `acme/larger` | 109.5K | 0.6100 | 0.6000 | best -0.0900 (-14.8%) | best -0.1600" in md
-    assert "agent cost $0.90, $0.45 per kept improvement" in md
+    assert "agent cost $0.60, $0.30 per kept improvement" in md
     assert "noise floor: the baseline trained 3 times scores 0.4000 ± 0.0100 (std)" in md
     assert "keeps had to gain more than 0.0200" in md
     assert "keep rate 67% (2 of 3)" in md

@@ -412,6 +412,8 @@ class QueryExpansionTask(Task):
             references = [
                 {"query": q, "expansion": output_text(r["output"])} for q, r in zip(queries, rows, strict=True)
             ]
-            return Predictions(generate(model, tokenizer, queries), references, inputs=queries)
+            cap = max_new_tokens_for(references, tokenizer)  # the longest reference, plus a margin
+            predictions = generate(model, tokenizer, queries, batch_size=EVAL_BATCH_SIZE, max_new_tokens=cap)
+            return Predictions(predictions, references, inputs=queries)
 
         return predict
