@@ -109,6 +109,9 @@ def start(config: RunConfig, log=print) -> Campaign:
         return _finish_start(folder, config, recipe, log)
     except UserError:  # bad input (data, git): no run was made, so the same command works once it is fixed
         (folder / RUN_FILE).unlink(missing_ok=True)
+        shutil.rmtree(folder / "splits.tmp", ignore_errors=True)
+        if not any(folder.iterdir()):  # else it holds what the error names (contamination.json)
+            folder.rmdir()
         raise
 
 
@@ -192,6 +195,47 @@ def _check_contamination(task: Task, splits, config: RunConfig, folder: Path, lo
         return splits.train
     log(f"dropped {len(report.train_indices)} contaminated rows from training (--contamination fail stops instead)")
     return [row for i, row in enumerate(splits.train) if i not in report.train_indices]
+
+
+def check_base_model(config: RunConfig) -> None:
+    """Fail in seconds on a base model that does not exist, not minutes later in the baseline's training.
+
+    A local folder must hold a saved model; a Hub id must be in the local cache or known to the Hub (asked once).
+    Tasks whose models are not transformers models (no AutoModel class, e.g. a threshold) are not checked.
+    """
+    recipe = load_recipe(config.recipe)
+    if not get_task(recipe.task).auto_class.startswith("AutoModel"):
+        return
+    model = config.model or recipe.model.name
+    where = "--model" if config.model else f"[model] name in {recipe.path / 'recipe.toml'}"
+    fix = f"check {where}: a Hub model id (OWNER/NAME) or a folder written by save_pretrained"
+    path = Path(model).expanduser()
+    if path.exists() or model.startswith((".", "/", "~")):
+        if not any((path / name).is_file() for name in ("config.json", "adapter_config.json")):
+            what = "no config.json (nor adapter_config.json) in that folder" if path.is_dir() else "no such folder"
+            raise RunError(f"model {model}: {what}; {fix}")
+        return
+    from huggingface_hub import HfApi, try_to_load_from_cache
+    from huggingface_hub.errors import HFValidationError, RepositoryNotFoundError
+
+    try:
+        if any(
+            isinstance(try_to_load_from_cache(model, name), str) for name in ("config.json", "adapter_config.json")
+        ):
+            return  # downloaded before: works offline
+        HfApi().model_info(model, timeout=15)
+    except HFValidationError as err:
+        raise RunError(f"model {model!r} is neither a local folder nor a valid Hub id ({err}); {fix}") from err
+    except RepositoryNotFoundError as err:
+        raise RunError(
+            f"model {model!r}: no such model on the Hub (a private one needs `hf auth login`) and no such local "
+            f"folder; {fix}"
+        ) from err
+    except Exception as err:  # offline, DNS, timeout: train.py could not download it either
+        raise RunError(
+            f"model {model!r} is not a local folder, not in the Hugging Face cache, and the Hub could not be asked "
+            f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}); {fix}, or offline a local folder"
+        ) from err
 
 
 def _absolute_if_local(value: str) -> str:

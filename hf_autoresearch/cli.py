@@ -104,6 +104,7 @@ def cmd_run(args) -> int:
         extras = RunExtras.from_args(config)
         agent = make_agent(config.agent, patches=config.patches, seed=config.seed, **config.agent_options)
         agent.check()  # fail on a bad agent (options, API key) before preparing anything
+        campaign.check_base_model(config)  # and on a model id that does not exist
         run = campaign.start(config)
         config = run.config
     print(f"run {config.tag}: {config.agent} agent, branch {config.branch}, folder {run.folder}")

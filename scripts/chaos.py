@@ -45,12 +45,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TOY = ROOT / "tests" / "toy"
-BANKING77 = ROOT.parent / "shared" / "data" / "banking77"
+BANKING77 = Path(os.environ.get("HF_AUTORESEARCH_BANKING77", ROOT.parent / "shared" / "data" / "banking77"))
 MARK = "HF_AUTORESEARCH_CHAOS"  # in the harness's environment, so every process it starts can be found
 REPO_ID = "user/chaos"
 TAG = "chaos"
 
-TRAIN_PY = '''"""Chaos train.py: the toy task's model is a threshold; "training" sleeps a moment so kills land in it."""
+TRAIN_PY = '''"""Chaos train.py: the toy task's model is a threshold, saved after "training" for a moment.
+
+An orphan (its harness was killed) trains on until its deadline, as a real training would: a harness that does not
+clean up after a kill leaves it running long enough to be seen.
+"""
 
 import json
 import os
@@ -62,10 +66,22 @@ SMOOTHING = 0.5  # not used by the toy model, a second knob so the search never 
 TRAIN_SECONDS = 2.0  # how long "training" lasts
 
 
+def harness_alive():
+    """Whether the launcher's parent is still the harness (once it is killed, init or a subreaper adopts it)."""
+    try:
+        stat = Path(f"/proc/{os.getppid()}/stat").read_text()
+        cmdline = Path(f"/proc/{stat[stat.rfind(')') + 2 :].split()[1]}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return any(name in cmdline for name in (b"hf-autoresearch", b"hf_autoresearch", b"chaos.py"))
+
+
 def main():
     rows = [json.loads(line) for line in Path(os.environ["AUTORESEARCH_DATA_DIR"], "train.jsonl").open()]
     deadline = float(os.environ.get("AUTORESEARCH_DEADLINE", time.time() + 60))
     time.sleep(max(0.0, min(TRAIN_SECONDS, deadline - time.time())))
+    while not harness_alive() and time.time() < deadline:
+        time.sleep(0.5)
     out = Path(os.environ.get("AUTORESEARCH_OUTPUT_DIR", "output"))
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps({"threshold": THRESHOLD}))
@@ -229,6 +245,8 @@ def kind_of(cmdline: str) -> str:
         return "training"
     if "hf_autoresearch.evaluation" in cmdline:
         return "evaluation"
+    if "hf_autoresearch.reaper" in cmdline:
+        return "reaper"
     if cmdline.split(" ")[0].endswith("git"):
         return "git"
     return "harness" if "hf-autoresearch" in cmdline or "chaos.py" in cmdline else "other"
@@ -440,7 +458,7 @@ class Checker:
         over from a killed session."""
         with self.lock:
             for pid, (cmdline, start) in marked(mark).items():
-                if (since is not None and start >= since) or kind_of(cmdline) in ("harness", "other"):
+                if (since is not None and start >= since) or kind_of(cmdline) in ("harness", "git"):
                     continue
                 if pid not in self.orphans:
                     self.orphans[pid] = f"{kind_of(cmdline)} pid {pid} ({when}): {cmdline[:150]}"
@@ -509,6 +527,7 @@ class Session:
 
     def __init__(self, index: int, argv: list[str], env: dict, log: Path):
         self.index, self.log, self.lines = index, log, []
+        self.trained_at_line = -1  # the last line printed while a training process was seen
         self.started = time.monotonic()
         self.proc = subprocess.Popen(
             argv,
@@ -533,27 +552,36 @@ class Session:
     def count(self, pattern: re.Pattern) -> int:
         return sum(1 for line in list(self.lines) if pattern.search(line))
 
-    def last_phase_line(self) -> str:
-        for line in reversed(list(self.lines)):
+    def last_phase_line(self) -> tuple[str, int]:
+        """The last phase line printed (a PHASE_LINES key, "" if none) and its index in `lines`."""
+        lines = list(self.lines)
+        for index in range(len(lines) - 1, -1, -1):
             for name, pattern in PHASE_LINES.items():
-                if name != "pushed" and pattern.search(line):
-                    return name
-        return ""
+                if name != "pushed" and pattern.search(lines[index]):
+                    return name, index
+        return "", -1
+
+    def children(self) -> set[str]:
+        """The kinds of the harness's live descendants (training, evaluation, git); notes when training ran."""
+        table = _proc_table()
+        kinds = {kind_of(table[pid][1]) for pid in descendants(self.proc.pid, table) if pid in table}
+        if "training" in kinds:
+            self.trained_at_line = len(self.lines) - 1
+        return kinds
 
     def phase_now(self) -> str:
         """What the harness is doing right now: from its child processes and the last phase line it printed."""
         if not any(READY.search(line) for line in list(self.lines)):
             return "start"
-        table = _proc_table()
-        kinds = {kind_of(table[pid][1]) for pid in descendants(self.proc.pid, table) if pid in table}
+        kinds = self.children()
         if "training" in kinds:
             return "training"
         if "git" in kinds:
             return "git"
-        last = self.last_phase_line()
-        return {"agent": "agent", "training": "evaluation", "confirm": "evaluation", "holdout": "evaluation"}.get(
-            last, "start" if not last else "bookkeeping"
-        )
+        last, index = self.last_phase_line()
+        if last in ("training", "confirm"):  # before its process starts, the harness prepares the training
+            return "evaluation" if self.trained_at_line >= index else "training"
+        return {"agent": "agent", "holdout": "evaluation", "": "start"}.get(last, "bookkeeping")
 
     def push_in_flight(self, pending_at_start: int | None) -> bool:
         """Whether a keep's Hub push has not finished yet (None: the run does not push)."""
@@ -567,6 +595,7 @@ class Session:
     def wait_plan(self, plan: Plan, timeout: float) -> bool:
         """Wait until the plan says kill (True) or the process ends (False)."""
         trigger = self.started + plan.delay if plan.kind == "timed" else None
+        polled = 0.0
         while self.proc.poll() is None:
             now = time.monotonic()
             if now - self.started > timeout:
@@ -575,6 +604,9 @@ class Session:
                 trigger = now + plan.delay
             if trigger is not None and now >= trigger:
                 return True
+            if now - polled > 0.25:
+                self.children()
+                polled = now
             time.sleep(0.05)
         return False
 
