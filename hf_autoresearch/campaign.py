@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -223,7 +224,7 @@ def check_base_model(config: RunConfig) -> None:
             isinstance(try_to_load_from_cache(model, name), str) for name in ("config.json", "adapter_config.json")
         ):
             return  # downloaded before: works offline
-        HfApi().model_info(model, timeout=15)
+        HfApi(endpoint=os.environ.get("HF_ENDPOINT")).model_info(model, timeout=15)  # HF_ENDPOINT as set now
     except HFValidationError as err:
         raise RunError(f"model {model!r} is neither a local folder nor a valid Hub id ({err}); {fix}") from err
     except RepositoryNotFoundError as err:

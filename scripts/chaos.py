@@ -479,6 +479,11 @@ class Plan:
             return f"{self.delay:.1f}s after {self.phase} #{self.occurrence}"
         return f"hook {self.phase} #{self.occurrence}" if self.kind == "hook" else "to the end"
 
+    @property
+    def label(self) -> str:
+        """The plan without its numbers: timed, after <phase line>, hook <point>."""
+        return {"phase": f"after {self.phase}", "hook": f"hook {self.phase}"}.get(self.kind, self.kind)
+
 
 def quick_schedule(rng: random.Random, push: bool) -> list[Plan]:
     """Ten kills that walk through one short run (for CI): each phase once, few that throw work away."""
@@ -517,6 +522,7 @@ def draw_plan(rng: random.Random, push: bool, started: bool) -> Plan:
 class Kill:
     session: int
     plan: str
+    kind: str  # Plan.label
     phase: str
     seconds: float
     push_in_flight: bool
@@ -623,18 +629,33 @@ class Session:
 
 
 @dataclass
+class RunResult:
+    """What one run (one tag) went through."""
+
+    tag: str
+    kills: list[Kill] = field(default_factory=list)
+    resumes: int = 0
+    max_experiments: int = 0
+    experiments: int = 0
+    checker: Checker | None = None
+
+
+@dataclass
 class ChaosResult:
-    kills: list[Kill]
-    resumes: int
-    max_experiments: int
-    experiments: int
-    lost: list[str]
-    duplicated: list[str]
-    orphans: list[str]
-    problems: list[str]
+    runs: list[RunResult]
     stale_scratch: int
     seconds: float
     work: Path
+
+    def _all(self, name: str) -> list[str]:
+        return [f"{r.tag}: {item}" for r in self.runs for item in sorted(getattr(r.checker, name))]
+
+    kills = property(lambda self: [k for r in self.runs for k in r.kills])
+    resumes = property(lambda self: sum(r.resumes for r in self.runs))
+    lost = property(lambda self: self._all("lost"))
+    duplicated = property(lambda self: self._all("duplicated"))
+    orphans = property(lambda self: [f"{r.tag}: {o}" for r in self.runs for o in r.checker.orphans.values()])
+    problems = property(lambda self: [f"{r.tag}: {p}" for r in self.runs for p in r.checker.problems])
 
     @property
     def ok(self) -> bool:
@@ -649,138 +670,177 @@ class ChaosResult:
     def phases(self) -> Counter:
         return Counter(k.phase for k in self.kills)
 
+    def to_dict(self) -> dict:
+        return {
+            "figure": self.figure(),
+            "runs": [
+                {
+                    "tag": r.tag,
+                    "kills": [k.__dict__ for k in r.kills],
+                    "resumes": r.resumes,
+                    "experiments": r.experiments,
+                    "max_experiments": r.max_experiments,
+                }
+                for r in self.runs
+            ],
+            **{name: getattr(self, name) for name in ("lost", "duplicated", "orphans", "problems")},
+            "stale_scratch": self.stale_scratch,
+            "seconds": self.seconds,
+            "work": str(self.work),
+        }
 
-def run_chaos(
-    work: Path,
-    kills: int = 50,
-    max_experiments: int = 12,
-    seed: int = 0,
-    push: bool = False,
-    rows: int = 200,
-    budget: int = 60,
-    orphan_wait: float = 3.0,
-    session_timeout: float = 300.0,
-    schedule: list[Plan] | None = None,
-    log=print,
-) -> ChaosResult:
-    """Kill the run `kills` times (by plans drawn from `seed`, or the plans of `schedule`), then let it finish."""
-    started = time.monotonic()
-    kills = len(schedule) if schedule is not None else kills
-    rng = random.Random(seed)
-    recipe, repo = make_project(work, rows, budget)
-    run_dir, tmp = work / "runs", work / "tmp"
-    tmp.mkdir()
-    mark = uuid.uuid4().hex
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AUTORESEARCH_", "HF_AUTORESEARCH_"))}
-    env.update(
-        PYTHONPATH=os.pathsep.join([str(ROOT), str(TOY), *filter(None, [os.environ.get("PYTHONPATH")])]),
-        PYTHONUNBUFFERED="1",
-        TMPDIR=str(tmp),  # the executor's scratch folders land here, where they can be counted
-        **{MARK: mark},
-    )
-    hub = None
-    if push:
-        sys.path.insert(0, str(ROOT / "tests"))
-        from hub_server import FakeHub
 
-        hub = FakeHub().__enter__()
-        env.update(HF_ENDPOINT=hub.endpoint, HF_TOKEN=hub.token)
-        env.pop("HF_HUB_OFFLINE", None)
-    folder = run_dir / TAG
-    checker = Checker(folder, repo, hub)
-    cli = Path(sys.executable).with_name("hf-autoresearch")
-    cli_cmd = [str(cli)] if cli.is_file() else [sys.executable, "-m", "hf_autoresearch.cli"]
-    start_args = ["run", str(recipe), "--tag", TAG, "--agent", "optuna", "--baseline-repeats", "2", "--confirm"]
-    start_args += ["--seed", str(seed), "--run-dir", str(run_dir)] + (["--push-to-hub", REPO_ID] if push else [])
-    done_kills: list[Kill] = []
-    resumes, index = 0, 0
-    session_log = work / "sessions.log"
-    try:
+class Driver:
+    """Starts, kills and resumes the harness on one throwaway project; one `campaign` per run tag."""
+
+    def __init__(self, work: Path, seed: int, push: bool, rows: int, budget: int, orphan_wait: float, log):
+        self.work, self.seed, self.push, self.orphan_wait, self.log = work, seed, push, orphan_wait, log
+        self.rng = random.Random(seed)
+        self.recipe, self.repo = make_project(work, rows, budget)
+        self.run_dir, self.tmp = work / "runs", work / "tmp"
+        self.tmp.mkdir()
+        self.mark = uuid.uuid4().hex
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("AUTORESEARCH_", "HF_AUTORESEARCH_"))}
+        self.env.update(
+            PYTHONPATH=os.pathsep.join([str(ROOT), str(TOY), *filter(None, [os.environ.get("PYTHONPATH")])]),
+            PYTHONUNBUFFERED="1",
+            TMPDIR=str(self.tmp),  # the executor's scratch folders land here, where they can be counted
+            **{MARK: self.mark},
+        )
+        self.hub = None
+        if push:
+            sys.path.insert(0, str(ROOT / "tests"))
+            from hub_server import FakeHub
+
+            self.hub = FakeHub().__enter__()
+            self.env.update(HF_ENDPOINT=self.hub.endpoint, HF_TOKEN=self.hub.token)
+            self.env.pop("HF_HUB_OFFLINE", None)
+        cli = Path(sys.executable).with_name("hf-autoresearch")
+        self.cli = [str(cli)] if cli.is_file() else [sys.executable, "-m", "hf_autoresearch.cli"]
+        self.sessions = 0
+
+    def close(self) -> None:
+        for pid in marked(self.mark):  # whatever we started and is still there
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if self.hub is not None:
+            self.hub.__exit__(None, None, None)
+
+    def argv(self, tag: str, max_experiments: int, plan: Plan) -> tuple[list[str], bool]:
+        resuming = (self.run_dir / tag / "run.json").is_file()
+        if resuming:
+            args = ["run", "--resume", "--tag", tag, "--run-dir", str(self.run_dir)]
+        else:
+            args = ["run", str(self.recipe), "--tag", tag, "--agent", "optuna", "--baseline-repeats", "2", "--confirm"]
+            args += ["--seed", str(self.seed), "--run-dir", str(self.run_dir)]
+            args += ["--push-to-hub", REPO_ID] if self.push else []
+        args += ["--max-experiments", str(max_experiments)]
+        if plan.kind == "hook":
+            return [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "_harness",
+                plan.phase,
+                str(plan.occurrence),
+                *args,
+            ], resuming
+        return [*self.cli, *args], resuming
+
+    def campaign(
+        self, tag: str, kills: int, max_experiments: int, schedule: list[Plan] | None, plan_timeout: float
+    ) -> RunResult:
+        """Kill run `tag` `kills` times, then let it finish and check it strictly."""
+        folder = self.run_dir / tag
+        checker = Checker(folder, self.repo, self.hub)
+        result = RunResult(tag, max_experiments=max_experiments, checker=checker)
         while True:
-            index += 1
-            resuming = (folder / "run.json").is_file()
-            base = ["run", "--resume", "--tag", TAG, "--run-dir", str(run_dir)] if resuming else start_args
-            args = [*base, "--max-experiments", str(max_experiments)]
-            if len(done_kills) >= kills:
+            self.sessions += 1
+            if len(result.kills) >= kills:
                 plan = Plan("none")
             elif schedule is not None:
-                plan = schedule[len(done_kills)]
+                plan = schedule[len(result.kills)]
             else:
-                plan = draw_plan(rng, push, (folder / "worktree" / ".git").exists())
-            if plan.kind == "hook":
-                argv = [
-                    sys.executable,
-                    str(Path(__file__).resolve()),
-                    "_harness",
-                    plan.phase,
-                    str(plan.occurrence),
-                    *args,
-                ]
-            else:
-                argv = [*cli_cmd, *args]
-            pending = _unpushed(folder) if push else None
-            resumes += resuming
-            session = Session(index, argv, env, session_log)
+                plan = draw_plan(self.rng, self.push, (folder / "worktree" / ".git").exists())
+            argv, resuming = self.argv(tag, result.max_experiments, plan)
+            pending = _unpushed(folder) if self.push else None
+            result.resumes += resuming
+            session = Session(self.sessions, argv, self.env, self.work / "sessions.log")
             if resuming:
-                _after_ready(session, checker, mark, orphan_wait)
+                _after_ready(session, checker, self.mark, self.orphan_wait)
             if plan.kind == "none":
-                wants_kill = session.wait_plan(Plan("timed", delay=float("inf")), session_timeout * 3)
-                if wants_kill:
+                if session.wait_plan(Plan("timed", delay=float("inf")), plan_timeout * 5):
                     session.kill()
-                    checker.problem(f"session {index} (the last) did not finish in {session_timeout * 3:.0f} s")
+                    checker.problem(f"session {self.sessions} (the last) did not finish in {plan_timeout * 5:.0f} s")
                 code = session.finish()
                 if code != 0:
                     checker.problem(f"the last session exited with {code}: {' | '.join(session.lines[-5:])}")
                 break
-            wants_kill = session.wait_plan(plan, session_timeout)
-            if wants_kill:
+            phase, in_flight = "", False
+            if session.wait_plan(plan, plan_timeout):  # a hook or phase not reached in time: killed anyway
                 phase, in_flight = session.phase_now(), session.push_in_flight(pending)
                 session.kill()
             code = session.finish()
             seconds = time.monotonic() - session.started
             if code == -signal.SIGKILL:
-                if plan.kind == "hook":
-                    phase, in_flight = HOOKS[plan.phase], False
-                    if not any(line.startswith("[chaos] SIGKILL") for line in session.lines):
-                        phase = session.phase_now()
-                done_kills.append(Kill(index, str(plan), phase, seconds, in_flight))
-                log(f"kill {len(done_kills):3d} (session {index}): {phase:<11} {plan} after {seconds:.1f} s")
+                if any(line.startswith("[chaos] SIGKILL") for line in session.lines):
+                    phase = HOOKS[plan.phase]
+                result.kills.append(Kill(self.sessions, str(plan), plan.label, phase, seconds, in_flight))
+                self.log(
+                    f"{tag} kill {len(result.kills):2d} (session {self.sessions}): {phase:<11} {plan}, {seconds:.1f} s"
+                )
                 time.sleep(1.0)  # what the kill left: the next session repairs it, but nothing may be lost already
-                checker.check(f"after kill {len(done_kills)}")
+                checker.check(f"after kill {len(result.kills)}")
             elif code == 0:
-                log(f"session {index} finished the run before its kill ({plan}); --max-experiments +3")
-                max_experiments += 3
+                self.log(
+                    f"{tag} session {self.sessions} finished the run before its kill ({plan}); --max-experiments +2"
+                )
+                result.max_experiments += 2
             else:
-                checker.problem(f"session {index} exited with {code}: {' | '.join(session.lines[-5:])}")
+                checker.problem(f"session {self.sessions} exited with {code}: {' | '.join(session.lines[-5:])}")
                 break
-        time.sleep(orphan_wait)
-        checker.check_orphans(mark, None, "after the run")
+        time.sleep(self.orphan_wait)
+        checker.check_orphans(self.mark, None, "after the run")
         checker.check("the end", strict=True, tsv_may_lag=False)
         records, _ = checker.ledger()
-        experiments = sum(1 for r in records if r["number"] > 0)
-        if experiments != max_experiments:
-            checker.problem(f"the run holds {experiments} experiments after the baseline, not {max_experiments}")
+        result.experiments = sum(1 for r in records if r["number"] > 0)
+        if result.experiments != result.max_experiments:
+            checker.problem(f"the run holds {result.experiments} experiments, not {result.max_experiments}")
+        return result
+
+
+def run_chaos(
+    work: Path,
+    kills: int = 50,
+    max_experiments: int = 5,
+    seed: int = 0,
+    push: bool = False,
+    rows: int = 200,
+    budget: int = 60,
+    kills_per_run: int = 10,
+    orphan_wait: float = 3.0,
+    plan_timeout: float = 90.0,
+    schedule: list[Plan] | None = None,
+    log=print,
+) -> ChaosResult:
+    """Kill runs `kills` times in all (by plans drawn from `seed`, or the plans of `schedule` in one run), each run
+    `kills_per_run` times before it may finish: the toy's search finds its best in a few experiments, so fresh runs
+    keep keeps (model folders, Hub pushes) coming."""
+    started = time.monotonic()
+    driver = Driver(work, seed, push, rows, budget, orphan_wait, log)
+    runs = []
+    try:
+        if schedule is not None:
+            runs.append(driver.campaign(TAG, len(schedule), max_experiments, schedule, plan_timeout))
+        else:
+            for i in range(0, kills, kills_per_run):
+                tag = TAG if i == 0 else f"{TAG}-{i // kills_per_run + 1}"
+                runs.append(driver.campaign(tag, min(kills_per_run, kills - i), max_experiments, None, plan_timeout))
     finally:
-        for pid in marked(mark):  # whatever we started and is still there, so the next run starts clean
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        if hub is not None:
-            hub.__exit__(None, None, None)
-    return ChaosResult(
-        kills=done_kills,
-        resumes=resumes,
-        max_experiments=max_experiments,
-        experiments=experiments,
-        lost=sorted(checker.lost),
-        duplicated=sorted(checker.duplicated),
-        orphans=list(checker.orphans.values()),
-        problems=checker.problems,
-        stale_scratch=len(list(tmp.glob("hf-autoresearch-*"))),
-        seconds=time.monotonic() - started,
-        work=work,
-    )
+        driver.close()
+    stale = len(list(driver.tmp.glob("hf-autoresearch-*")))
+    return ChaosResult(runs, stale, time.monotonic() - started, work)
 
 
 def _hub_lines(folder: Path) -> list[dict]:
@@ -825,17 +885,19 @@ def _after_ready(session: Session, checker: Checker, mark: str, orphan_wait: flo
 def report(result: ChaosResult) -> str:
     lines = [f"chaos run in {result.work} ({result.seconds / 60:.1f} min)"]
     lines.append("kills by phase: " + ", ".join(f"{p} {n}" for p, n in result.phases().most_common()))
-    plans = Counter(
-        k.plan.split()[0] if k.plan.startswith("hook") else k.plan.split()[-2] if "after" in k.plan else "timed"
-        for k in result.kills
-    )
-    lines.append("kills by plan: " + ", ".join(f"{p} {n}" for p, n in plans.most_common()))
+    plans = Counter(k.kind for k in result.kills)
+    lines.append("kills by plan: " + ", ".join(f"{p} {n}" for p, n in sorted(plans.items())))
     in_flight = sum(k.push_in_flight for k in result.kills)
     if in_flight:
         lines.append(f"kills with a Hub push in flight: {in_flight}")
-    lines.append(f"experiments: {result.experiments} after the baseline (--max-experiments {result.max_experiments})")
+    for run in result.runs:
+        kept = sum(1 for r in run.checker.ledger()[0] if r["status"] == "keep")
+        lines.append(
+            f"run {run.tag}: {len(run.kills)} kills, {run.resumes} resumes, {run.experiments} experiments after the "
+            f"baseline (--max-experiments {run.max_experiments}), {kept} keeps"
+        )
     lines.append(f"scratch folders left in TMPDIR by killed sessions: {result.stale_scratch}")
-    for title, items in (("lost", result.lost), ("duplicated", result.duplicated), ("orphans", result.orphans)):
+    for title, items in (("lost", result.lost), ("duplicated", result.duplicated), ("orphan", result.orphans)):
         lines += [f"{title}: {item}" for item in items]
     lines += [f"problem: {p}" for p in result.problems]
     lines.append(result.figure())
@@ -848,7 +910,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_hooked_harness(argv[1], int(argv[2]), argv[3:])
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--kills", type=int, default=50, help="SIGKILLs before the run may finish")
-    parser.add_argument("--max-experiments", type=int, default=12, help="experiments after the baseline")
+    parser.add_argument("--max-experiments", type=int, default=5, help="experiments after the baseline, per run")
+    parser.add_argument("--kills-per-run", type=int, default=10, help="kills before a run may finish")
     parser.add_argument("--seed", type=int, default=0, help="draws the kill plans (and the run's seed)")
     parser.add_argument("--push", action="store_true", help="push keeps to a local Hub stand-in")
     parser.add_argument("--rows", type=int, default=200, help="rows per split")
@@ -863,12 +926,19 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     schedule = quick_schedule(random.Random(args.seed), args.push) if args.quick else None
     result = run_chaos(
-        work, args.kills, args.max_experiments, args.seed, args.push, args.rows, args.budget, schedule=schedule
+        work,
+        args.kills,
+        args.max_experiments,
+        args.seed,
+        args.push,
+        args.rows,
+        args.budget,
+        kills_per_run=args.kills_per_run,
+        schedule=schedule,
     )
     print(report(result))
     if args.json:
-        data = {**result.__dict__, "kills": [k.__dict__ for k in result.kills], "work": str(result.work)}
-        args.json.write_text(json.dumps(data, indent=2))
+        args.json.write_text(json.dumps(result.to_dict(), indent=2))
     return 0 if result.ok else 1
 
 
