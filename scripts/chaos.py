@@ -101,7 +101,7 @@ PHASE_LINES = {  # what the run prints when a phase starts (stdout of the harnes
     "record": re.compile(r"exp-\d{4}: (keep|discard|crash|timeout|invalid)\b"),
     "pushed": re.compile(r"^pushed exp-\d{4}"),
 }
-READY = re.compile(r"^run \S+: \S+ agent, branch")
+READY = re.compile(r"^run \S+: \S+ agent, .*branch ")
 HOOKS = {  # hook point -> the phase it stands for
     "git-worktree": "git",
     "git-commit": "git",
@@ -334,12 +334,13 @@ class Checker:
                 self.problem(f"ledger.jsonl line {i + 1} is unreadable and not the last line")
         return records, False
 
-    def check(self, when: str, strict: bool = False, tsv_may_lag: bool = True) -> None:
-        """`strict`: the run is finished (nothing may be half-done); else a kill may have left one step undone."""
+    def check(self, when: str, strict: bool = False, tsv_may_lag: bool = True, staged_ok: bool | None = None) -> None:
+        """`strict`: the run is finished (nothing may be half-done); else a kill may have left one step undone.
+        `staged_ok`: a kept model may still be staged (default: unless strict; a resumed run installs it first)."""
         with self.lock:
-            self._check(when, strict, tsv_may_lag)
+            self._check(when, strict, tsv_may_lag, not strict if staged_ok is None else staged_ok)
 
-    def _check(self, when: str, strict: bool, tsv_may_lag: bool) -> None:
+    def _check(self, when: str, strict: bool, tsv_may_lag: bool, staged_ok: bool) -> None:
         records, torn = self.ledger()
         if torn and strict:
             self.problem(f"{when}: ledger.jsonl ends in a torn line")
@@ -365,23 +366,23 @@ class Checker:
                 self.lost.add(f"exp-{number:04d} was a keep of {commit[:8]}, now {r['status']} {r['commit'][:8]}")
             if git_out(self.repo, "merge-base", "--is-ancestor", commit, f"refs/heads/{self.branch}") is None:
                 self.lost.add(f"the commit {commit[:8]} of keep exp-{number:04d} is not on {self.branch} ({when})")
-            self._check_model(number, when, strict)
-        self._check_models_folder(set(self.kept), when, strict)
+            self._check_model(number, when, staged_ok)
+        self._check_models_folder(set(self.kept), when, staged_ok)
         self._check_head(records, when, strict)
         self._check_tsv(records, when, may_lag=tsv_may_lag and not strict)
         if self.hub is not None:
             self._check_hub(records, when, strict)
 
-    def _check_model(self, number: int, when: str, strict: bool) -> None:
+    def _check_model(self, number: int, when: str, staged_ok: bool) -> None:
         models = self.folder / "models"
         final, staged = models / f"exp-{number:04d}", models / f".exp-{number:04d}.staged"
         if (final / "config.json").is_file():
             return
-        if staged.is_dir() and not strict:
+        if staged.is_dir() and staged_ok:
             return  # a kill between the ledger append and the rename: the next session installs it
         self.lost.add(f"keep exp-{number:04d} has no model folder ({when})")
 
-    def _check_models_folder(self, kept: set[int], when: str, strict: bool) -> None:
+    def _check_models_folder(self, kept: set[int], when: str, staged_ok: bool) -> None:
         models = self.folder / "models"
         if not models.is_dir():
             return
@@ -389,7 +390,7 @@ class Checker:
             m = re.fullmatch(r"\.?exp-(\d{4})(\.staged)?", entry.name)
             if m is None:
                 continue
-            if entry.name.startswith(".") and strict:
+            if entry.name.startswith(".") and not staged_ok:
                 self.problem(f"{when}: a staged model folder is left: {entry.name}")
             if not entry.name.startswith(".") and int(m.group(1)) not in kept:
                 self.problem(f"{when}: models/{entry.name} belongs to no keep")
@@ -501,18 +502,20 @@ def quick_schedule(rng: random.Random, push: bool) -> list[Plan]:
     ]
 
 
-def draw_plan(rng: random.Random, push: bool, started: bool) -> Plan:
+def draw_plan(rng: random.Random, push: bool, started: bool, pushing: bool = True) -> Plan:
+    """A random plan; `started`: the run's worktree exists; `pushing`: a Hub push is likely in the next session
+    (a keep not pushed yet, or a young run whose search still finds keeps)."""
     kind = rng.choices(["timed", "phase", "hook"], weights=[3, 4, 3])[0]
     if kind == "timed":
         return Plan("timed", delay=rng.uniform(0.3, 30.0))
     if kind == "phase":
-        phases = ["agent", "training", "training", "confirm", "holdout", "record"] + (["pushed"] if push else [])
+        phases = ["agent", "training", "training", "confirm", "holdout", "record"] + (["pushed"] if pushing else [])
         phase = rng.choice(phases)
         return Plan(
             "phase", delay=rng.uniform(0, 15 if phase == "training" else 3), phase=phase, occurrence=rng.randint(1, 2)
         )
     hooks = ["git-commit", "agent-edit", "ledger-before", "ledger-torn", "ledger-after"]
-    hooks += ["hub-commit", "hub-tag"] if push else []
+    hooks += ["hub-commit", "hub-tag"] if push and pushing else []
     if not started:  # reachable only while the run's worktree is being made
         hooks.append("git-worktree")
     return Plan("hook", phase=rng.choice(hooks), occurrence=rng.randint(1, 2))
@@ -762,7 +765,9 @@ class Driver:
             elif schedule is not None:
                 plan = schedule[len(result.kills)]
             else:
-                plan = draw_plan(self.rng, self.push, (folder / "worktree" / ".git").exists())
+                records, _ = checker.ledger()
+                pushing = self.push and (_unpushed(folder) > 0 or len(records) <= 3)
+                plan = draw_plan(self.rng, self.push, (folder / "worktree" / ".git").exists(), pushing)
             argv, resuming = self.argv(tag, result.max_experiments, plan)
             pending = _unpushed(folder) if self.push else None
             result.resumes += resuming
@@ -774,6 +779,7 @@ class Driver:
                     session.kill()
                     checker.problem(f"session {self.sessions} (the last) did not finish in {plan_timeout * 5:.0f} s")
                 code = session.finish()
+                _failed_pushes(session, checker)
                 if code != 0:
                     checker.problem(f"the last session exited with {code}: {' | '.join(session.lines[-5:])}")
                 break
@@ -783,6 +789,7 @@ class Driver:
                 session.kill()
             code = session.finish()
             seconds = time.monotonic() - session.started
+            _failed_pushes(session, checker)
             if code == -signal.SIGKILL:
                 if any(line.startswith("[chaos] SIGKILL") for line in session.lines):
                     phase = HOOKS[plan.phase]
@@ -864,6 +871,13 @@ def _unpushed(folder: Path) -> int:
     return sum(1 for r in records if r.get("status") == "keep" and r["number"] not in pushed)
 
 
+def _failed_pushes(session: Session, checker: Checker) -> None:
+    """The local Hub never fails: a push that reports a failure is a harness bug (a model not in place...)."""
+    for line in session.lines:
+        if re.match(r"push of exp-\d{4}.* failed", line):
+            checker.problem(f"session {session.index}: {line}")
+
+
 def _after_ready(session: Session, checker: Checker, mark: str, orphan_wait: float) -> None:
     """In a resumed session: once it has reopened the run (results.tsv rewritten), check the folder; a few seconds
     later, look for processes a killed session left behind."""
@@ -873,7 +887,7 @@ def _after_ready(session: Session, checker: Checker, mark: str, orphan_wait: flo
             time.sleep(0.05)
         if session.proc.poll() is not None:
             return
-        checker.check(f"session {session.index} reopened the run", tsv_may_lag=False)
+        checker.check(f"session {session.index} reopened the run", tsv_may_lag=False, staged_ok=False)
         time.sleep(orphan_wait)
         started = _proc_table().get(session.proc.pid)
         if started is not None:

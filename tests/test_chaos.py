@@ -135,6 +135,44 @@ def test_a_start_killed_between_its_worktree_and_its_branch_is_redone_on_resume(
     assert resumed.workspace.train_py.is_file()
 
 
+def test_resume_installs_a_staged_keep_before_anything_reads_the_models(project, banking_subset, tmp_path):
+    """A kill between a keep's ledger row and the rename of its model: the resumed run has the model in place when
+    campaign.resume returns, before the Hub catch-up pushes that `run` starts next (they read models/exp-NNNN)."""
+    run = start_run(project / "recipes" / "intent-categorization", tmp_path / "runs", "t", data=str(banking_subset))
+    Ledger(run.folder).append(ExperimentRecord(0, "keep", "baseline", commit=run.workspace.head(), selection=0.5))
+    staged = run.folder / "models" / ".exp-0000.staged"
+    staged.mkdir(parents=True)
+    (staged / "config.json").write_text("{}")
+    resumed = campaign.resume(tmp_path / "runs", "t", log=lambda *_: None)
+    assert (resumed.model_dir(0) / "config.json").is_file() and not staged.exists()
+
+
+def test_a_landed_commit_under_a_later_push_is_tagged_not_made_again(project, tmp_path):
+    """exp-0001's commit lands and the session dies before its tag; the next session pushes exp-0000 first (its push
+    had failed), on top of it, then finds exp-0001's commit below the head instead of committing it twice."""
+    from fake_run import fake_run
+    from hub_server import FakeHub
+
+    from hf_autoresearch.hub import HubPublisher, pushed
+
+    outcomes = [dict(status="keep", description="baseline", selection=0.3, holdout=0.2)]
+    outcomes.append(dict(status="keep", description="higher", selection=0.5, holdout=0.4, lr=3))
+    folder = fake_run(project, tmp_path / "runs", "t1", outcomes)
+    keeps = [r for r in Ledger(folder).records() if r.status == "keep"]
+    with FakeHub() as hub:
+        first = HubPublisher(folder, "user/intent", endpoint=hub.endpoint, token=hub.token, retries=1)
+        first.prepare()
+        hub.lose_commit_answers = 1  # the commit lands; the session dies without its answer
+        assert first.push(keeps[1]) is None and pushed(folder) == {}
+        second = HubPublisher(folder, "user/intent", endpoint=hub.endpoint, token=hub.token, retry_wait=0.01)
+        second.prepare()
+        assert [e["number"] for e in second.push_missing()] == [0, 1]
+        repo = hub.repos["user/intent"]
+        messages = [c.message[:8] for c in repo.history("autoresearch/t1")]
+        assert sorted(m for m in messages if m.startswith("exp-")) == ["exp-0000", "exp-0001"]
+        assert repo.commits[repo.tags["t1-exp-0001"]].message.startswith("exp-0001")
+
+
 def test_a_start_stopped_by_bad_data_leaves_no_run(project, tmp_path):
     """A UserError during the start removes run.json (and the empty folder): the same command works once fixed."""
     (tmp_path / "data").mkdir()
