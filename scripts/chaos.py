@@ -1,12 +1,15 @@
 """Fault injection: SIGKILL the harness at seeded random moments, resume it, again and again, and check that nothing
 is lost, nothing is counted twice and no training or evaluation process is left behind.
 
-    python scripts/chaos.py --kills 50 --max-experiments 12 --push
+    python scripts/chaos.py --kills 50 --push          (--quick: the CI test's ten kills, one of each kind)
 
 It makes a throwaway git project with the toy task of tests/toy (a "model" that is one threshold, so a trial takes
 seconds: mostly `accelerate launch` start-up), 200 real BANKING77 rows, and drives the real CLI as a subprocess:
 `hf-autoresearch run RECIPE --agent optuna --baseline-repeats 2 --confirm ...`, then `run --resume` after each kill.
 With --push, keeps go to a local Hub stand-in (tests/hub_server.py) that lives in this process, across the kills.
+The search finds the toy's best in a few experiments, so the kills are spread over several runs (--kills-per-run,
+each of --max-experiments experiments, raised when a run finishes before its kills are done): each run has its
+baseline and early keeps to kill.
 
 Each session is killed (SIGKILL to the harness process only, never its group: the harness must clean up after
 itself) by one of three plans, drawn from --seed:
