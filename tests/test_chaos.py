@@ -5,7 +5,6 @@ slow test can fail) and the start that a kill cut between its worktree and its b
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import random
 import shutil
@@ -191,9 +190,9 @@ def test_ten_kills_at_every_phase_lose_nothing(banking77, tmp_path):
     schedule = chaos.quick_schedule(random.Random(0), push=True)
     result = chaos.run_chaos(tmp_path / "chaos", max_experiments=1, push=True, schedule=schedule)
     print(chaos.report(result))
-    (tmp_path / "chaos.json").write_text(json.dumps([k.__dict__ for k in result.kills]))
     assert len(result.kills) == 10 and result.resumes >= 10
     assert {"git", "ledger", "push", "agent", "training"} <= set(result.phases())
-    assert result.experiments == result.max_experiments == 1
+    run = result.runs[0]  # raised by 2 if a session finished the run before its kill
+    assert run.experiments == run.max_experiments >= 1
     assert result.problems == []
     assert (result.lost, result.duplicated, result.orphans) == ([], [], [])
