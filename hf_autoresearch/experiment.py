@@ -14,16 +14,24 @@ from pathlib import Path
 
 from hf_autoresearch.data import LABELS_FILE, LOCAL_FORMATS
 
-_START = time.monotonic()
+_IMPORTED = time.time()
 
 
 def time_budget() -> float:
-    """Seconds of training this experiment may use, counted from the moment this module was imported."""
+    """Seconds of training this experiment may use (AUTORESEARCH_TIME_BUDGET, default 300)."""
     return float(os.environ.get("AUTORESEARCH_TIME_BUDGET", "300"))
 
 
+def deadline() -> float:
+    """The Unix time training must be done by. The harness sets AUTORESEARCH_DEADLINE when it launches the process,
+    so imports and start-up count; run by hand, the budget counts from the moment this module was imported."""
+    value = os.environ.get("AUTORESEARCH_DEADLINE")
+    return float(value) if value else _IMPORTED + time_budget()
+
+
 def time_left() -> float:
-    return time_budget() - (time.monotonic() - _START)
+    """Seconds until the deadline (negative once it has passed)."""
+    return deadline() - time.time()
 
 
 def seed() -> int:

@@ -1,15 +1,23 @@
 """The run's record: ledger.jsonl holds everything, results.tsv one readable row an experiment.
 
-ledger.jsonl is the source of truth and is appended (and fsynced) once an experiment is finished; results.tsv
-is rewritten from it, so the two never disagree. An experiment that was interrupted leaves no row at all.
+ledger.jsonl is the source of truth. It is only ever appended to (one fsynced line per finished experiment) and
+never rewritten: a line is never lost because another one is bad. The one repair is a torn last line (the harness
+died mid-write), which is cut off at its start before the next append. Any other unreadable line is an error naming
+the file and line. results.tsv is rewritten from ledger.jsonl (temp file, fsync, rename), so the two never disagree.
+
+Experiment numbers are allocated by the caller and must be unique; they need not arrive in order (several slots
+finish out of order), so records() is file order (the order of decisions) and results.tsv is sorted by number.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+
+from hf_autoresearch.errors import UserError
 
 STATUSES = ("keep", "discard", "crash", "timeout", "invalid")
 TSV_COLUMNS = (
@@ -56,10 +64,30 @@ class ExperimentRecord:
     seed: int = 0
     peak_rss_mb: float = 0.0
     finished_at: str = ""
+    extra: dict = field(default_factory=dict)  # fields written by a newer version: kept and written back unchanged
 
     def __post_init__(self):
         if self.status not in STATUSES:
             raise ValueError(f"status {self.status!r} is not one of {STATUSES}")
+        if not isinstance(self.number, int) or isinstance(self.number, bool) or self.number < 0:
+            raise ValueError(f"number {self.number!r} is not a non-negative integer")
+
+    def to_json(self) -> str:
+        """One ledger line (without the newline); fields from a newer version go back at the top level."""
+        data = asdict(self)
+        extra = data.pop("extra")
+        return json.dumps({**extra, **data}, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, line: str) -> ExperimentRecord:
+        """Parse one ledger line; raises ValueError (or a JSON/type error) when it is not a record."""
+        data = json.loads(line)
+        if not isinstance(data, dict):
+            raise ValueError(f"a record is a JSON object, not {type(data).__name__}")
+        known = {f.name for f in fields(cls)} - {"extra"}
+        extra = dict(data.pop("extra", None) or {})
+        extra.update({k: data.pop(k) for k in list(data) if k not in known})
+        return cls(**data, extra=extra)
 
     @property
     def experiment(self) -> str:
@@ -84,6 +112,31 @@ class ExperimentRecord:
         return "\t".join(cells)
 
 
+class LedgerError(UserError):
+    """A ledger line that is not a torn last line cannot be read; nothing is written until it is fixed."""
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a rename or a new file in `folder` durable."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Replace `path` with `text` so that a reader (or a crash) sees the old file or the new one, never a mix."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
 class Ledger:
     def __init__(self, folder: Path):
         self.folder = Path(folder)
@@ -91,51 +144,74 @@ class Ledger:
         self.tsv = self.folder / "results.tsv"
 
     def records(self) -> list[ExperimentRecord]:
-        """Every finished experiment, in order. A torn last line (the harness died mid-write) is ignored."""
+        """Every finished experiment in file order (the order they were decided). A torn last line is ignored."""
         if not self.jsonl.is_file():
             return []
-        records = []
-        for line in self.jsonl.read_text().splitlines():
-            if not line.strip():
+        return self._parse(self.jsonl.read_bytes())[0]
+
+    def _parse(self, data: bytes) -> tuple[list[ExperimentRecord], int]:
+        """(records, byte offset where the good part ends: the start of a torn last line, else the file size)."""
+        records, seen, offset = [], {}, 0
+        lines = data.split(b"\n")
+        for index, raw in enumerate(lines):
+            line_no, start = index + 1, offset
+            offset += len(raw) + 1
+            last = index == len(lines) - 1  # the bytes after the final newline: empty unless a write was cut
+            if not raw.strip(b" \t\r\x00"):
+                if last and raw:  # a crash can leave a tail of zeros: torn
+                    return records, start
                 continue
             try:
-                records.append(ExperimentRecord(**json.loads(line)))
-            except (json.JSONDecodeError, TypeError):
-                break
-        return records
+                record = ExperimentRecord.from_json(raw.decode())
+            except (ValueError, TypeError) as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+                if last:  # no newline: the write of this line never finished
+                    return records, start
+                raise LedgerError(
+                    f"{self.jsonl}:{line_no}: unreadable experiment record ({type(err).__name__}: {err}). Nothing "
+                    "was changed; fix or remove that line by hand (the other lines are intact), then run again"
+                ) from err
+            if record.number in seen:
+                raise LedgerError(
+                    f"{self.jsonl}:{line_no}: {record.experiment} is already recorded on line {seen[record.number]}; "
+                    "remove one of the two lines by hand, then run again"
+                )
+            seen[record.number] = line_no
+            records.append(record)
+        return records, len(data)
 
     def append(self, record: ExperimentRecord) -> None:
+        """Add one finished experiment (fsynced), then rewrite results.tsv. Refuses a number already recorded."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        records = self.records()
-        if records and record.number <= records[-1].number:
-            raise ValueError(f"{record.experiment} is already in the ledger")
-        if len(records) != self._line_count():  # drop a torn line before appending after it
-            self._rewrite_jsonl(records)
-        with self.jsonl.open("a") as f:
-            f.write(json.dumps(asdict(record), ensure_ascii=False) + "\n")
+        created = not self.jsonl.exists()
+        with self.jsonl.open("ab+") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)  # one writer at a time, even across processes
+            f.seek(0)
+            data = f.read()
+            records, good = self._parse(data)
+            if any(r.number == record.number for r in records):
+                raise ValueError(f"{record.experiment} is already in the ledger")
+            if good < len(data):  # a torn last line: cut it off where it starts, keep every byte before it
+                f.truncate(good)
+            elif data and not data.endswith(b"\n"):  # a complete last line that lost only its newline
+                f.write(b"\n")
+            f.write(record.to_json().encode() + b"\n")
             f.flush()
             os.fsync(f.fileno())
+        if created:
+            fsync_dir(self.folder)
         self.write_tsv(records + [record])
 
-    def _line_count(self) -> int:
-        return sum(1 for line in self.jsonl.read_text().splitlines() if line.strip()) if self.jsonl.is_file() else 0
-
-    def _rewrite_jsonl(self, records: list[ExperimentRecord]) -> None:
-        tmp = self.jsonl.with_suffix(".tmp")
-        tmp.write_text("".join(json.dumps(asdict(r), ensure_ascii=False) + "\n" for r in records))
-        tmp.replace(self.jsonl)
-
     def write_tsv(self, records: list[ExperimentRecord] | None = None) -> None:
+        """Rewrite results.tsv, one row an experiment sorted by number."""
         records = self.records() if records is None else records
-        tmp = self.tsv.with_suffix(".tmp")
-        tmp.write_text("\t".join(TSV_COLUMNS) + "\n" + "".join(r.tsv_row() + "\n" for r in records))
-        tmp.replace(self.tsv)
+        rows = "".join(r.tsv_row() + "\n" for r in sorted(records, key=lambda r: r.number))
+        atomic_write(self.tsv, "\t".join(TSV_COLUMNS) + "\n" + rows)
 
     def best(self) -> ExperimentRecord | None:
-        """The current best: the last kept experiment (the baseline is kept by definition)."""
+        """The current best: the last experiment kept, in the order they were decided (the baseline is a keep)."""
         kept = [r for r in self.records() if r.status == "keep"]
         return kept[-1] if kept else None
 
     def next_number(self) -> int:
-        records = self.records()
-        return records[-1].number + 1 if records else 0
+        """One more than the largest number recorded (0 for an empty ledger); the caller allocates numbers."""
+        return max((r.number for r in self.records()), default=-1) + 1
