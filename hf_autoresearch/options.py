@@ -77,6 +77,30 @@ class RunConfig:
         default=False,
         group="honest",
     )
+    # --- parallel experiments -----------------------------------------------------------------------------------
+    workers: int = _opt(
+        "experiments trained at once (default: one per visible GPU / --gpus-per-experiment, 1 without a GPU)",
+        resume=True,
+        group="parallel",
+    )
+    gpus_per_experiment: int = _opt(
+        "GPUs each experiment trains on (accelerate launch --num_processes K when K > 1)",
+        default=1,
+        resume=True,
+        group="parallel",
+    )
+    executor: str = _opt(
+        "where trials run: subprocesses on this machine, or Ray tasks (pip install 'hf-autoresearch[ray]')",
+        default="local",
+        choices=("local", "ray"),
+        resume=True,
+        group="parallel",
+    )
+    ray_address: str = _opt(
+        "the Ray cluster to join with --executor ray, e.g. auto or ray://HEAD:10001 (default: a local Ray)",
+        resume=True,
+        group="parallel",
+    )
     # --- publishing and tracking --------------------------------------------------------------------------------
     push_to_hub: str = _opt("push every kept experiment to this Hub model repo (OWNER/NAME)", resume=True, group="hub")
     public: bool = _opt("create the Hub repo public (default: private)", default=False, resume=True, group="hub")
@@ -148,6 +172,7 @@ def _field(name: str) -> dataclasses.Field:
 GROUPS = {
     "agent": "the agent",
     "honest": "honest evaluation (see README: How a keep is decided)",
+    "parallel": "parallel experiments (see README: Parallel experiments)",
     "hub": "publishing and tracking",
 }
 
