@@ -1,11 +1,19 @@
 """Benchmark: the optuna agent (TPE) against plain random search over the same `# search:` space.
 
-Both run the intent-categorization recipe (MiniLM on BANKING77 by default) with the same training budget, the same
-number of experiments and the same training seed; only the sampler and its seed differ. One baseline run and no
-confirmation runs, so every training is one search step. Prints, per sampler and seed, the best selection accuracy
-among the first N experiments (baseline included), then the mean over seeds.
+A fair comparison, run through the CLI only (`hf-autoresearch run --agent optuna`, results read back from the run's
+ledger.jsonl), so it does not depend on the loop's internals:
 
-    python scripts/bench_search.py --budget 60 --experiments 10 --seeds 0 1 2 \\
+- paired seeds: within a pair, TPE and random get the same training seed and the same sampler seed;
+- one baseline run and no confirmation runs, so every training is one search step;
+- the winner after N experiments (the best FIRST-run selection score among the baseline and experiments 1..N) is
+  re-trained once with a fresh seed, the same for both samplers of a pair, and that run's selection and holdout
+  scores are what counts: a lucky seed does not win;
+- TPE's start-up trials are few (--startup-trials, default 3 with the baseline), so most trials use TPE.
+
+Prints, for N in --checkpoints, the mean re-trained selection and holdout of each sampler over the seeds, the
+mean paired difference TPE - random and its standard error.
+
+    python scripts/bench_search.py --seeds 0 1 2 3 4 --experiments 20 --budget 30 \\
         --data ../shared/data/banking77 --model ~/.cache/hf-autoresearch-offline/all-MiniLM-L6-v2
 
 Each run is a fresh throwaway git repository holding a copy of the recipe, under --work (a temp folder by default).
@@ -14,10 +22,14 @@ Each run is a fresh throwaway git repository holding a copy of the recipe, under
 from __future__ import annotations
 
 import argparse
+import csv
 import json
+import math
+import random
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -25,12 +37,25 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "recipes" / "intent-categorization"
 OFFLINE_MINILM = Path.home() / ".cache" / "hf-autoresearch-offline" / "all-MiniLM-L6-v2"
+FRESH_SEED = 10_000  # + the pair's seed: the re-training seed, never one the search trained with
+# `hf-autoresearch run` with the optuna agent's sampler and start-up trials set (the CLI has no flags for them)
+CLI = """
+import json, sys
+from hf_autoresearch import agents
+options = json.loads(sys.argv[1])
+make = agents.make_agent
+agents.make_agent = lambda name, **o: make(name, **{**o, **options})
+from hf_autoresearch.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
 
 
-def make_project(folder: Path) -> Path:
-    """A git repository holding a copy of the recipe, committed, as a user's checkout would."""
+def make_project(folder: Path, train_py: str | None = None) -> Path:
+    """A git repository holding a copy of the recipe (train.py replaced by `train_py`), committed."""
     recipe = folder / "recipes" / RECIPE.name
     shutil.copytree(RECIPE, recipe, ignore=shutil.ignore_patterns("examples", "__pycache__", "data", "output"))
+    if train_py is not None:
+        (recipe / "train.py").write_text(train_py)
     ident = ["-c", "user.name=bench", "-c", "user.email=bench@localhost"]
     subprocess.run(["git", "init", "-q", "-b", "main", str(folder)], check=True)
     subprocess.run(["git", *ident, "add", "-A"], cwd=folder, check=True)
@@ -38,89 +63,216 @@ def make_project(folder: Path) -> Path:
     return recipe
 
 
-def one_run(args, sampler: str, seed: int, work: Path) -> dict:
-    from hf_autoresearch.agents.optuna_agent import OptunaAgent
-    from hf_autoresearch.loop import Run
+def cli_run(args, folder: Path, seed: int, experiments: int, options: dict, train_py: str | None = None) -> list:
+    """One `hf-autoresearch run` in a fresh project; its ledger records (dicts), baseline first."""
+    recipe = make_project(folder, train_py)
+    run_dir = folder / ".autoresearch"
+    command = [sys.executable, "-c", CLI, json.dumps(options), "run", str(recipe), "--tag", "bench"]
+    command += ["--agent", "optuna", "--budget", str(args.budget), "--grace", str(args.grace)]
+    command += ["--max-experiments", str(experiments), "--baseline-repeats", "1", "--no-confirm"]
+    command += ["--seed", str(seed), "--model", str(args.model), "--data", str(args.data), "--run-dir", str(run_dir)]
+    with (folder / "run.log").open("w") as log:
+        done = subprocess.run(command, cwd=folder, stdout=log, stderr=subprocess.STDOUT)
+    ledger = run_dir / "bench" / "ledger.jsonl"
+    records = [json.loads(line) for line in ledger.read_text().splitlines()] if ledger.is_file() else []
+    if done.returncode != 0 or not records:
+        raise SystemExit(f"run in {folder} failed ({done.returncode}); see {folder / 'run.log'}")
+    return records
 
-    tag = f"{sampler}-seed{seed}"
-    recipe = make_project(work / tag)
-    lines: list[str] = []
-    run = Run.start(
-        recipe,
-        work / tag / ".autoresearch",
-        tag,
-        agent="optuna",
-        model=str(args.model),
-        data=str(args.data),
-        budget=args.budget,
-        grace=args.grace,
-        seed=0,  # the training seed is the same for every run: only the search differs
-        log=lines.append,
-        baseline_repeats=1,  # one baseline and no confirmation runs: every training is one search step
-        confirm=False,
+
+def first_score(record: dict) -> float | None:
+    """The selection score of the record's first training run (what the search saw)."""
+    if record["status"] not in ("keep", "discard"):
+        return None
+    trials = record.get("trials") or [{}]
+    return trials[0].get("selection", record.get("selection"))
+
+
+def winner(records: list[dict], n: int) -> dict:
+    """The best configuration among the baseline and experiments 1..n, by first-run selection score."""
+    scored = [r for r in records if r["number"] <= n and first_score(r) is not None]
+    return max(scored, key=first_score)
+
+
+def winner_train_py(record: dict) -> str:
+    """The winner's train.py: the recipe's, with the constants the optuna agent wrote (none for the baseline)."""
+    sys.path.insert(0, str(ROOT))
+    from hf_autoresearch.agents.search_space import rewrite
+
+    source = (RECIPE / "train.py").read_text()
+    written = record.get("proposal", {}).get("written")
+    if not written:
+        return source
+    import ast
+
+    return rewrite(source, {name: ast.literal_eval(text) for name, text in written.items()})
+
+
+def subset_data(source: Path, folder: Path, labels: int, train_rows: int, test_rows: int) -> Path:
+    """A copy of a local train.csv / test.csv folder with fewer labels and rows (fixed random samples)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    kept_labels = None
+    for split, keep in (("train", train_rows), ("test", test_rows)):
+        with (source / f"{split}.csv").open() as f:
+            reader = csv.DictReader(f)
+            rows, fields = list(reader), reader.fieldnames
+        if labels and kept_labels is None:
+            kept_labels = set(random.Random(0).sample(sorted({r["label"] for r in rows}), labels))
+        if kept_labels is not None:
+            rows = [r for r in rows if r["label"] in kept_labels]
+        if keep and keep < len(rows):
+            rows = random.Random(0).sample(rows, keep)
+        with (folder / f"{split}.csv").open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(rows)
+    return folder
+
+
+def tiny_bert(data: Path, folder: Path) -> Path:
+    """A 2-layer, 32-wide random BERT with a WordPiece tokenizer trained on the data's texts (as the tests build).
+
+    Its steps take milliseconds, so even a short budget on a busy CPU trains hundreds of them and the values the
+    search picks decide the score; with MiniLM a short budget on a loaded 2-core machine ends after one step.
+    """
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+
+    with (data / "train.csv").open() as f:
+        texts = [row["text"] for row in csv.DictReader(f)]
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=600, special_tokens=special))
+    ids = [("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))]
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=ids
     )
-    started = time.monotonic()
-    run.loop(OptunaAgent(seed=seed, sampler=sampler), max_experiments=args.experiments)
-    records = run.ledger.records()
-    scored = [r for r in records if r.selection is not None]
-    best = max(scored, key=lambda r: r.selection)  # the best configuration found, kept or not
-    return {
-        "sampler": sampler,
-        "seed": seed,
-        "baseline": records[0].selection,
-        "best": best.selection,
-        "best_experiment": best.experiment,
-        "kept_holdout": run.ledger.best().holdout,
-        "statuses": [r.status for r in records[1:]],
-        "best_values": best.proposal.get("written", {}),
-        "minutes": (time.monotonic() - started) / 60,
-    }
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_max_length=128,
+    )
+    config = BertConfig(
+        vocab_size=tok.get_vocab_size(),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
+    BertModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
 
 
-def print_table(rows: list[dict], n: int) -> None:
-    print(f"\nbest selection accuracy after {n} experiments (baseline = exp-0000)")
-    print(f"{'sampler':<8} {'seed':>4} {'baseline':>9} {'best':>8} {'gain':>8} {'best exp':>9}  statuses")
-    for r in rows:
-        gain = r["best"] - r["baseline"]
-        statuses = " ".join(r["statuses"])
-        print(
-            f"{r['sampler']:<8} {r['seed']:>4} {r['baseline']:>9.4f} {r['best']:>8.4f} {gain:>+8.4f} "
-            f"{r['best_experiment']:>9}  {statuses}"
-        )
-    for sampler in sorted({r["sampler"] for r in rows}):
-        best = [r["best"] for r in rows if r["sampler"] == sampler]
-        spread = statistics.stdev(best) if len(best) > 1 else 0.0
-        print(f"{sampler:<8} mean best {statistics.mean(best):.4f} ± {spread:.4f} over {len(best)} seeds")
+def mean_se(values: list[float]) -> tuple[float, float]:
+    mean = statistics.fmean(values)
+    se = statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else float("nan")
+    return mean, se
+
+
+def print_table(rows: list[dict], checkpoints: list[int], seeds: list[int]) -> str:
+    """Markdown: N -> mean re-trained selection and holdout per sampler, the paired difference and its SE."""
+    lines = [
+        f"winner after N experiments re-trained with a fresh seed; mean over {len(seeds)} paired seeds "
+        f"({', '.join(map(str, seeds))}); diff = TPE - random, ± its standard error",
+        "",
+        "| N | TPE selection | random selection | diff selection | TPE holdout | random holdout | diff holdout |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for n in checkpoints:
+        cells = [str(n)]
+        for split in ("selection", "holdout"):
+            tpe = [r[f"retrained_{split}"][str(n)] for r in rows if r["sampler"] == "tpe"]
+            rnd = [r[f"retrained_{split}"][str(n)] for r in rows if r["sampler"] == "random"]
+            diff, se = mean_se([a - b for a, b in zip(tpe, rnd, strict=True)])
+            cells += [f"{statistics.fmean(tpe):.4f}", f"{statistics.fmean(rnd):.4f}", f"{diff:+.4f} ± {se:.4f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    text = "\n".join(lines)
+    print(text, flush=True)
+    return text
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--budget", type=float, default=60, help="training seconds per experiment")
+    parser.add_argument("--budget", type=float, default=30, help="training seconds per experiment")
     parser.add_argument("--grace", type=float, default=90, help="seconds past the budget before a kill")
-    parser.add_argument("--experiments", type=int, default=10, help="experiments after the baseline, per run")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="sampler seeds")
-    parser.add_argument("--samplers", nargs="+", default=["tpe", "random"], choices=["tpe", "random"])
+    parser.add_argument("--experiments", type=int, default=20, help="experiments after the baseline, per run")
+    parser.add_argument("--checkpoints", type=int, nargs="+", help="N to report (default: 5 10 20, up to N)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="paired seeds")
+    parser.add_argument("--startup-trials", type=int, default=3, help="TPE's random start-up trials")
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "banking77")
+    parser.add_argument("--labels", type=int, default=0, help="keep only this many labels (0: all), for speed")
+    parser.add_argument("--train-rows", type=int, default=0, help="sample this many training rows (0: all)")
+    parser.add_argument("--test-rows", type=int, default=0, help="sample this many test (holdout) rows (0: all)")
     parser.add_argument("--model", type=Path, default=OFFLINE_MINILM)
+    parser.add_argument("--tiny-model", action="store_true", help="a 2-layer random BERT instead of --model")
     parser.add_argument("--work", type=Path, help="where the runs go (default: a temp folder, removed after)")
     parser.add_argument("--json", type=Path, help="also write the rows to this file")
     args = parser.parse_args()
+    checkpoints = sorted(set(args.checkpoints or [n for n in (5, 10, 20) if n < args.experiments]))
+    checkpoints = [n for n in checkpoints if n <= args.experiments] or [args.experiments]
+    if args.experiments not in checkpoints:
+        checkpoints.append(args.experiments)
 
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-search-"))
     work.mkdir(parents=True, exist_ok=True)
-    rows = []
+    if args.labels or args.train_rows or args.test_rows:
+        args.data = subset_data(args.data.expanduser(), work / "data", args.labels, args.train_rows, args.test_rows)
+    if args.tiny_model:
+        args.model = tiny_bert(args.data.expanduser(), work / "tiny-bert")
+    rows, retrained = [], {}
+    started = time.monotonic()
     try:
         for seed in args.seeds:
-            for sampler in args.samplers:
-                row = one_run(args, sampler, seed, work)
-                print(f"{sampler} seed {seed}: best {row['best']:.4f} ({row['minutes']:.1f} min)", flush=True)
+            for sampler in ("tpe", "random"):
+                t0 = time.monotonic()
+                options = {"sampler": sampler, "startup_trials": args.startup_trials}
+                records = cli_run(args, work / f"{sampler}-seed{seed}", seed, args.experiments, options)
+                row = {"sampler": sampler, "seed": seed, "retrained_selection": {}, "retrained_holdout": {}}
+                row["statuses"] = [r["status"] for r in records[1:]]
+                row["first_scores"] = [first_score(r) for r in records]
+                for n in checkpoints:
+                    best = winner(records, n)
+                    source = winner_train_py(best)
+                    key = (source, seed)  # the same configuration and seed trains once
+                    if key not in retrained:
+                        folder = work / f"retrain-{sampler}-seed{seed}-n{n}"
+                        again = cli_run(args, folder, FRESH_SEED + seed, 0, {})[0]
+                        retrained[key] = (again["selection"], again["holdout"])
+                    row["retrained_selection"][str(n)], row["retrained_holdout"][str(n)] = retrained[key]
+                    row.setdefault("winners", {})[str(n)] = {
+                        "experiment": best["number"],
+                        "first_selection": first_score(best),
+                        "written": best.get("proposal", {}).get("written", "recipe defaults"),
+                    }
+                minutes = (time.monotonic() - t0) / 60
+                last = row["retrained_selection"][str(checkpoints[-1])]
+                best_first = max(s for s in row["first_scores"] if s is not None)
+                print(
+                    f"{sampler:<6} seed {seed}: best first-run {best_first:.4f}, winner re-trained {last:.4f} "
+                    f"({minutes:.1f} min; {' '.join(row['statuses'])})",
+                    flush=True,
+                )
                 rows.append(row)
+                if args.json:
+                    args.json.write_text(json.dumps(rows, indent=2))
     finally:
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)
-    print_table(rows, args.experiments)
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=2))
+    subset = f" ({args.labels or 'all'} labels, {args.train_rows or 'all'} train, {args.test_rows or 'all'} test rows)"
+    print(
+        f"\n{len(rows)} runs in {(time.monotonic() - started) / 60:.1f} min; budget {args.budget:g} s, "
+        f"{args.experiments} experiments, TPE start-up trials {args.startup_trials}, model {args.model}, "
+        f"data {args.data}{subset}\n"
+    )
+    print_table(rows, checkpoints, args.seeds)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 
 The SDK talks HTTP through httpx2, so tests point it here with ANTHROPIC_BASE_URL (or base_url=) rather than
 mocking a transport. `respond(body, server)` returns what to answer each POST /v1/messages: a message dict (see
-`message`), or (status, error dict[, headers]). A wrong API key gets a 401, as the API answers.
+`message`), or (status, error dict[, headers]). A wrong API key gets a 401, as the API answers. `message` takes
+any stop_reason (max_tokens, model_context_window_exceeded, refusal...) and `thinking` makes a thinking block.
+`capabilities` (a dict as the Models API returns it, see `capabilities`) is served with GET /v1/models/ID.
 
 Run by hand (for `hf-autoresearch run --agent claude` against it):
     python tests/fake_anthropic.py --port 8765   then   ANTHROPIC_BASE_URL=http://127.0.0.1:8765 ANTHROPIC_API_KEY=k
@@ -22,6 +24,34 @@ USAGE = {"input_tokens": 1000, "output_tokens": 100, "cache_read_input_tokens": 
 
 def text(value: str) -> dict:
     return {"type": "text", "text": value}
+
+
+def thinking(summary: str, signature: str = "sig-fake") -> dict:
+    """A thinking block as adaptive thinking returns it with display "summarized"."""
+    return {"type": "thinking", "thinking": summary, "signature": signature}
+
+
+def capabilities(efforts=("low", "medium", "high", "max"), thinking_types=("adaptive", "disabled")) -> dict:
+    """A ModelInfo `capabilities` object supporting the given effort levels and thinking types."""
+
+    def support(flag: bool) -> dict:
+        return {"supported": flag}
+
+    levels = ("low", "medium", "high", "xhigh", "max")
+    kinds = ("adaptive", "between_tools", "disabled", "enabled")
+    no = support(False)
+    return {
+        "batch": no,
+        "citations": no,
+        "code_execution": no,
+        "context_management": {"supported": False},
+        "effort": {"supported": bool(efforts), **{level: support(level in efforts) for level in levels}},
+        "image_input": no,
+        "pdf_input": no,
+        "server_tools": {"supported": False},
+        "structured_outputs": no,
+        "thinking": {"supported": bool(thinking_types), "types": {k: support(k in thinking_types) for k in kinds}},
+    }
 
 
 def tool_use(name: str, **tool_input) -> dict:
@@ -81,10 +111,17 @@ def editing(edits: list[tuple[str, str]], finish_after: int | None = None):
 
 
 class FakeAnthropic:
-    def __init__(self, respond, api_key: str = API_KEY, models: tuple[str, ...] = ("claude-sonnet-5-5",)):
+    def __init__(
+        self,
+        respond,
+        api_key: str = API_KEY,
+        models: tuple[str, ...] = ("claude-sonnet-5-5",),
+        model_capabilities: dict | None = None,
+    ):
         self.respond = respond
         self.api_key = api_key
         self.models = models
+        self.model_capabilities = model_capabilities
         self.requests: list[dict] = []  # every POST /v1/messages body, retries included
         self.lock = threading.Lock()
         fake = self
@@ -121,6 +158,8 @@ class FakeAnthropic:
                     error = {"type": "not_found_error", "message": f"model: {model}"}
                     return self._send(404, {"type": "error", "error": error})
                 info = {"type": "model", "id": model, "display_name": model, "created_at": "2026-01-01T00:00:00Z"}
+                if fake.model_capabilities is not None:
+                    info["capabilities"] = fake.model_capabilities
                 self._send(200, {**info, "lifecycle": "active"})
 
             def do_POST(self):

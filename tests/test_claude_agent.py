@@ -7,18 +7,30 @@ import shutil
 
 import pytest
 from conftest import RECIPE, git
-from fake_anthropic import API_KEY, USAGE, FakeAnthropic, editing, message, overloaded, scripted, text, tool_use
+from fake_anthropic import (
+    API_KEY,
+    USAGE,
+    FakeAnthropic,
+    capabilities,
+    editing,
+    message,
+    overloaded,
+    scripted,
+    text,
+    thinking,
+    tool_use,
+)
 
-from hf_autoresearch.agents.base import InvalidProposal, ProposalContext
+from hf_autoresearch.agents.base import AgentGaveUp, InvalidProposal, ProposalContext
 from hf_autoresearch.agents.claude import AgentError, ClaudeAgent
 from hf_autoresearch.agents.editor import EDITOR_TOOL
-from hf_autoresearch.agents.pricing import DEFAULT_PRICES, load_prices, price_for
+from hf_autoresearch.agents.pricing import DEFAULT_PRICES, load_prices, price_for, request_cost, usage_summary
 from hf_autoresearch.cli import main
 from hf_autoresearch.errors import UserError
 from hf_autoresearch.ledger import ExperimentRecord, Ledger
 from hf_autoresearch.recipe import load_recipe
 
-SONNET = DEFAULT_PRICES["sonnet"]
+SONNET = DEFAULT_PRICES["claude-sonnet-5-5"]  # the default model's prices
 EDITOR = EDITOR_TOOL["name"]
 
 
@@ -45,7 +57,16 @@ def context(tmp_path) -> ProposalContext:
     run = tmp_path / "run"
     (run / "logs").mkdir(parents=True)
     (run / "logs" / "exp-0000.log").write_text("".join(f"step {i} loss {3 - i / 10:.1f}\n" for i in range(20)))
-    baseline = ExperimentRecord(number=0, status="keep", description="baseline", selection=0.5, commit="abc")
+    baseline = ExperimentRecord(
+        number=0,
+        status="keep",
+        description="baseline",
+        selection=0.5,
+        commit="abc",
+        decision={"rule": "baseline", "noise": {"scores": [0.5, 0.52, 0.48], "seeds": [0, 1, 2], "std": 0.02}},
+        summary={"training_seconds": 28.4, "num_steps": 35, "epochs": 0.41, "train_loss": 3.9, "peak_vram_mb": 0.0},
+        peak_rss_mb=1234.0,
+    )
     crash = ExperimentRecord(
         number=1, status="crash", description="Bigger head", reason="exited 1", log_tail="Traceback\nValueError: x"
     )
@@ -121,9 +142,20 @@ def test_views_edits_reads_a_log_and_finishes(context):
     system = requests[0]["system"]
     assert system[-1]["cache_control"] == {"type": "ephemeral"} and "program.md" in system[0]["text"]
     assert "BANKING77" in system[0]["text"] and "30 s" in system[0]["text"]
+    # the keep rule as the loop applies it: max(min_delta, z * sigma) with sigma from the baseline's 3 runs
+    assert "max(0, 2 * 0.0200) = 0.0400" in system[0]["text"] and "trained 3 times" in system[0]["text"]
+    assert "mean of both runs" in system[0]["text"]
     assert requests[0]["tools"][0] == EDITOR_TOOL
+    assert [t["name"] for t in requests[0]["tools"][1:]] == [
+        "finish_experiment",
+        "read_experiment_log",
+        "read_experiment_diff",
+    ]
     prompt = requests[0]["messages"][0]["content"]
     assert "| exp-0001 | crash |" in prompt and "ValueError: x" in prompt and before in prompt
+    assert "must score above 0.5400 (best + threshold 0.0400)" in prompt
+    # the baseline's training facts: seconds, steps, epochs, train loss, peak memory (RSS on CPU)
+    assert "| exp-0000 | keep | 0.5000 | +0.0000 |  | 28 | 35 | 0.41 | 3.9000 | 1234 RSS | baseline |" in prompt
 
     assert proposal.usage == {
         "model": "claude-sonnet-5-5",
@@ -131,6 +163,8 @@ def test_views_edits_reads_a_log_and_finishes(context):
         "output_tokens": 290,
         "cache_read_input_tokens": 4500,
         "cache_creation_input_tokens": 2100,
+        "cache_creation_1h_input_tokens": 0,
+        "thinking_tokens": 0,
         "requests": 4,
     }
     assert proposal.cost == pytest.approx(dollars(2900, 290, 4500, 2100))
@@ -201,7 +235,7 @@ def test_dollar_limit_stops_proposing(context):
         # reached during a proposal: that experiment is invalid, with its cost
         with pytest.raises(InvalidProposal, match="--max-agent-dollars 0.006 reached"):
             agent_for(fake, max_dollars=0.006).propose(context)
-        assert len(fake.requests) == 2  # 0.0045 $ a request: the third would pass the limit
+        assert len(fake.requests) == 2  # 0.003 $ a request: the third would pass the limit
         # reached before: nothing more is proposed, no request is made
         context.history[1].agent_cost = 0.006
         assert agent_for(fake, max_dollars=0.006).propose(context) is None
@@ -215,12 +249,214 @@ def test_prices_can_be_overridden_and_unknown_models_need_one(tmp_path):
     )
     table = load_prices(file)
     assert price_for("claude-sonnet-5-5", table)["output"] == 2.0
-    assert price_for("claude-sonnet-4-6", table) == SONNET and price_for("claude-opus-5-5", table)["input"] == 5.0
+    assert price_for("claude-sonnet-5-5", table)["cache_write_1h"] == pytest.approx(2.4)  # 1.6x the 5-minute write
+    assert price_for("claude-sonnet-4-6", table)["input"] == 3.0  # an older Sonnet: the family's prices
+    assert price_for("claude-opus-5-5", table)["input"] == 4.0 and price_for("claude-opus-4-8", table)["input"] == 5.0
+    assert price_for("claude-haiku-5-5-20261007", table) == table["claude-haiku-5-5"]  # a dated id
     with pytest.raises(UserError, match="--agent-prices"):
         price_for("some-other-model", table)
     file.write_text(json.dumps({"m": {"input": 1}}))
-    with pytest.raises(UserError, match="exactly input, output, cache_read, cache_write"):
+    with pytest.raises(UserError, match="must give input, output, cache_read, cache_write"):
         load_prices(file)
+    file.write_text(json.dumps({"m": {**SONNET, "tiers": [{"input": 1}]}}))
+    with pytest.raises(UserError, match="above_prompt_tokens"):
+        load_prices(file)
+
+
+LR_EDIT = {"old_str": "LEARNING_RATE = 5e-5 ", "new_str": "LEARNING_RATE = 2e-4 "}
+
+
+def test_the_prompt_names_in_flight_work_the_preview_and_each_experiments_facts(context):
+    discard = ExperimentRecord(
+        number=2,
+        status="discard",
+        description="Cosine schedule",
+        selection=0.49,
+        diff='--- a/train.py\n+++ b/train.py\n-LR_SCHEDULER = "linear"\n+LR_SCHEDULER = "cosine"\n',
+        decision={"gain": -0.01, "threshold": 0.04},
+        summary={"training_seconds": 29.0, "num_steps": 36, "epochs": 0.42, "train_loss": 3.7, "peak_vram_mb": 812.0},
+    )
+    context.history.append(discard)
+    context.number = 4
+    context.rule = {"min_delta": 0.01, "z": 2.0, "noise_std": 0.03, "threshold": 0.06, "confirm": False}
+    context.in_flight = [
+        {"experiment": "exp-0003", "description": "Batch size 16", "diff": "-BATCH_SIZE = 32\n+BATCH_SIZE = 16"}
+    ]
+    context.preview = [{"input": "Where is my card?", "prediction": "card_arrival", "reference": "card_delivery"}]
+    answers = [
+        message(tool_use("read_experiment_diff", experiment=2)),
+        message(tool_use("read_experiment_diff", experiment=3)),
+        message(tool_use(EDITOR, command="str_replace", path="train.py", **LR_EDIT)),
+        message(tool_use("finish_experiment", description="lr 2e-4")),
+    ]
+    with FakeAnthropic(scripted(*answers)) as fake:
+        agent_for(fake).propose(context)
+    system, prompt = fake.requests[0]["system"][0]["text"], fake.requests[0]["messages"][0]["content"]
+    assert "max(0.01, 2 * 0.0300) = 0.0600" in system and "mean of both runs" not in system  # the loop's rule
+    assert "must score above 0.5600" in prompt
+    assert "| exp-0002 | discard | 0.4900 | -0.0100 | -0.0100 (0.0400) | 29 | 36 | 0.42 | 3.7000 | 812 GPU |" in prompt
+    assert '+LR_SCHEDULER = "cosine"' in prompt  # the latest diffs, inline
+    flying = prompt.split("Being trained right now")[1]
+    assert "do NOT propose" in flying and "exp-0003: Batch size 16" in flying and "+BATCH_SIZE = 16" in flying
+    preview = prompt.split("fixed TRAINING rows")[1]
+    assert "input: Where is my card?\n  prediction: card_arrival\n  reference: card_delivery" in preview
+    diff = results(fake.requests[1])[0]
+    assert diff["content"].startswith("exp-0002 (discard): Cosine schedule\n--- a/train.py") and not diff.get(
+        "is_error"
+    )
+    missing = results(fake.requests[2])[0]
+    assert missing["is_error"] and "exp-0003 is not in the ledger" in missing["content"]
+
+
+def test_a_truncated_answer_is_never_run_and_asked_again(context):
+    before = context.train_py.read_text()
+    cut = {"old_str": "LEARNING_RATE = 5e-5 ", "new_str": "LEARNING_RATE = 9"}  # a str_replace cut mid-way
+    answers = [
+        message(tool_use(EDITOR, command="str_replace", path="train.py", **cut), stop_reason="max_tokens"),
+        message(tool_use(EDITOR, command="str_replace", path="train.py", **LR_EDIT)),
+        message(tool_use("finish_experiment", description="lr 2e-4")),
+    ]
+    with FakeAnthropic(scripted(*answers)) as fake:
+        proposal = agent_for(fake).propose(context)
+    assert proposal.description == "lr 2e-4" and proposal.usage["requests"] == 3
+    assert context.train_py.read_text() == before.replace("LEARNING_RATE = 5e-5 ", "LEARNING_RATE = 2e-4 ")
+    again = fake.requests[1]["messages"]
+    assert len(again) == 1 and all(m["role"] != "assistant" for m in again)  # the cut-off answer is dropped
+    assert "cut off at the output limit" in again[0]["content"][-1]["text"]
+
+    # cut off twice in a row: the experiment is invalid, nothing was run
+    context.train_py.write_text(before)
+    cut_off = message(tool_use(EDITOR, command="str_replace", path="train.py", **cut), stop_reason="max_tokens")
+    with FakeAnthropic(scripted(cut_off)) as fake, pytest.raises(InvalidProposal, match="2 answers in a row"):
+        agent_for(fake).propose(context)
+    assert context.train_py.read_text() == before and len(fake.requests) == 2
+
+
+def test_a_full_context_window_makes_the_experiment_invalid(context):
+    before = context.train_py.read_text()
+    full = message(
+        tool_use(EDITOR, command="str_replace", path="train.py", **LR_EDIT),
+        stop_reason="model_context_window_exceeded",
+    )
+    with FakeAnthropic(scripted(full)) as fake, pytest.raises(InvalidProposal, match="context window") as err:
+        agent_for(fake).propose(context)
+    assert context.train_py.read_text() == before and len(fake.requests) == 1
+    assert err.value.usage["requests"] == 1
+
+
+def test_thinking_is_requested_sent_back_intact_counted_and_kept_in_the_notes(context):
+    usage = {**USAGE, "output_tokens": 900, "output_tokens_details": {"thinking_tokens": 700}}
+    answers = [
+        message(
+            thinking("The learning rate is far too low for 30 s."),
+            tool_use(EDITOR, command="str_replace", path="train.py", **LR_EDIT),
+            usage=usage,
+        ),
+        message(thinking("Done; finish."), tool_use("finish_experiment", description="lr 2e-4"), usage=usage),
+    ]
+    with FakeAnthropic(scripted(*answers)) as fake:
+        proposal = agent_for(fake, effort="high").propose(context)
+    first = fake.requests[0]
+    assert first["thinking"] == {"type": "adaptive", "display": "summarized"}
+    assert first["output_config"] == {"effort": "high"} and first["max_tokens"] == 16000
+    sent_back = fake.requests[1]["messages"][1]["content"][0]
+    assert sent_back == {
+        "type": "thinking",
+        "thinking": "The learning rate is far too low for 30 s.",
+        "signature": "sig-fake",
+    }
+    assert "[thinking] The learning rate is far too low" in proposal.details["notes"]
+    assert proposal.usage["thinking_tokens"] == 1400 and proposal.usage["output_tokens"] == 1800
+    assert proposal.cost == pytest.approx(2 * dollars(1000, 900))  # thinking is billed as output
+
+
+def test_check_drops_the_options_a_model_does_not_take(monkeypatch):
+    no_effort = capabilities(efforts=(), thinking_types=("adaptive", "disabled"))
+    with FakeAnthropic(scripted(message_never_sent()), model_capabilities=no_effort) as fake:
+        agent = agent_for(fake)
+        agent.check()
+        assert agent.request_options() == {"thinking": {"type": "adaptive", "display": "summarized"}}
+    with FakeAnthropic(scripted(message_never_sent()), model_capabilities=capabilities(thinking_types=())) as fake:
+        agent = agent_for(fake, effort="low")
+        agent.check()
+        assert agent.request_options() == {"output_config": {"effort": "low"}}
+    with pytest.raises(UserError, match="unknown effort"):
+        ClaudeAgent(effort="extreme")
+
+
+def test_the_system_prompt_uses_the_one_hour_cache_when_experiments_are_far_apart(context):
+    finish = [
+        message(tool_use(EDITOR, command="str_replace", path="train.py", **LR_EDIT)),
+        message(tool_use("finish_experiment", description="lr 2e-4")),
+    ]
+    for number, record in enumerate(context.history):
+        record.finished_at = f"2026-11-29T08:{number * 10:02d}:00+00:00"
+    context.history.append(ExperimentRecord(number=2, status="discard", description="x", selection=0.4))
+    context.history[-1].finished_at = "2026-11-29T08:20:00+00:00"
+    context.number = 3
+    with FakeAnthropic(scripted(*finish)) as fake:
+        proposal = agent_for(fake).propose(context)
+    assert fake.requests[0]["system"][0]["cache_control"] == {"type": "ephemeral", "ttl": "1h"}
+    assert fake.requests[0]["cache_control"] == {"type": "ephemeral"}  # the conversation: turns seconds apart
+    assert proposal.details["cache_ttl"] == "1h"
+
+
+def test_a_systematic_400_stops_the_run_after_five_invalid_proposals(context):
+    bad = (400, {"type": "error", "error": {"type": "invalid_request_error", "message": "tools.0: bad schema"}})
+    with FakeAnthropic(scripted(bad)) as fake:
+        agent = agent_for(fake)
+        for number in range(2, 7):
+            context.number = number
+            with pytest.raises(InvalidProposal, match="bad schema") as err:
+                agent.propose(context)
+            context.history.append(
+                ExperimentRecord(number=number, status="invalid", description="invalid edit", reason=str(err.value))
+            )
+        context.number = 7
+        with pytest.raises(AgentGaveUp, match=r"last 5 experiments \(exp-0002 to exp-0006\).*bad schema.*--resume"):
+            agent.propose(context)
+    assert len(fake.requests) == 5  # the sixth proposal cost nothing
+
+
+def test_cost_of_a_known_usage_record_is_pinned():
+    """One Sonnet 5.5 request, and one Haiku 5.5 request whose prompt is over 100K tokens (the higher tier)."""
+    tokens = {
+        "input_tokens": 1000,
+        "output_tokens": 2000,
+        "cache_read_input_tokens": 10_000,
+        "cache_creation_input_tokens": 4000,
+        "cache_creation_1h_input_tokens": 3000,
+    }
+    table = load_prices(None)
+    # 1000 x $2 + 2000 x $10 + 10000 x $0.20 + 1000 x $2.50 (5 min) + 3000 x $4 (1 h), per million tokens
+    assert request_cost(tokens, price_for("claude-sonnet-5-5", table)) == pytest.approx(0.0385)
+    haiku = price_for("claude-haiku-5-5", table)
+    assert request_cost(tokens, haiku) == pytest.approx(0.001925)  # a 15K-token prompt: $0.10 / $0.50
+    long = {**tokens, "cache_read_input_tokens": 100_000}  # 105K prompt tokens: $0.50 / $2.50 on every token
+    assert request_cost(long, haiku) == pytest.approx(
+        (1000 * 0.5 + 2000 * 2.5 + 100_000 * 0.05 + 1000 * 0.625 + 3000) / 1e6
+    )
+    assert request_cost(long, haiku) == pytest.approx(0.014125)
+
+
+def test_usage_summary_gives_cache_hit_rate_and_dollars_per_experiment():
+    usage = {"requests": 3, "input_tokens": 1000, "output_tokens": 500, "cache_read_input_tokens": 8000}
+    records = [
+        ExperimentRecord(number=0, status="keep", description="baseline"),
+        ExperimentRecord(number=1, status="discard", description="a", agent_usage=usage, agent_cost=0.03),
+        ExperimentRecord(
+            number=2,
+            status="invalid",
+            description="b",
+            agent_usage={**usage, "cache_creation_input_tokens": 1000},
+            agent_cost=0.05,
+        ),
+    ]
+    summary = usage_summary(records)
+    assert summary["experiments"] == 2 and summary["dollars"] == pytest.approx(0.08)
+    assert summary["dollars_per_experiment"] == pytest.approx(0.04)
+    assert summary["cache_hit_rate"] == pytest.approx(16000 / 19000)
+    assert summary["requests"] == 6 and summary["output_tokens"] == 1000
 
 
 @pytest.mark.parametrize(
@@ -270,6 +506,8 @@ def test_claude_run_end_to_end_records_edits_and_costs(
         assert edited.selection is not None and edited.train_seconds > 0
         assert edited.agent_usage == {
             **{k: 3 * v for k, v in USAGE.items()},
+            "cache_creation_1h_input_tokens": 0,
+            "thinking_tokens": 0,
             "model": "claude-sonnet-5-5",
             "requests": 3,
         }

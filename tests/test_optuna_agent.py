@@ -117,9 +117,13 @@ def _record(number, status, proposal, selection=None):
     return ExperimentRecord(number=number, status=status, description="", selection=selection, proposal=proposal)
 
 
-def test_study_tells_outcomes_and_resumes_in_a_new_process(tmp_path):
+def _load(tmp_path):
     import optuna
 
+    return optuna.load_study(study_name="hf-autoresearch", storage=f"sqlite:///{tmp_path / 'run' / STUDY_FILE}")
+
+
+def test_study_tells_outcomes_and_resumes_in_a_new_process(tmp_path):
     (tmp_path / "run").mkdir()
     history = [_record(0, "keep", {"baseline": True}, 0.50)]
     agent = OptunaAgent(seed=1)
@@ -136,24 +140,130 @@ def test_study_tells_outcomes_and_resumes_in_a_new_process(tmp_path):
     second = agent.propose(_context(tmp_path, history, 2))
     history.append(_record(2, "crash", second.details))
 
-    # a fresh agent (a resumed run) reopens the same study, tells the crash, and goes on numbering
+    # a fresh agent (a resumed run) reopens the same study, tells the crash as the worst score seen, goes on
     resumed = OptunaAgent(seed=1)
     third = resumed.propose(_context(tmp_path, history, 3))
-    study = optuna.load_study(study_name="hf-autoresearch", storage=f"sqlite:///{tmp_path / 'run' / STUDY_FILE}")
-    states = [t.state.name for t in study.trials]
-    assert states == ["COMPLETE", "COMPLETE", "FAIL", "RUNNING"]
+    study = _load(tmp_path)
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE", "COMPLETE", "RUNNING"]
     assert study.trials[0].params["LEARNING_RATE"] == 5e-5 and study.trials[0].value == 0.50  # baseline first
-    assert study.trials[1].value == 0.42
+    assert [t.value for t in study.trials[1:3]] == [0.42, 0.42]  # the crash: the worst observed score
+    assert [t.user_attrs["experiment"] for t in study.trials] == [0, 1, 2, 3]
     assert third.details["trial"] == 3
     assert len({str(sorted(p.details["params"].items())) for p in (first, second, third)}) == 3
 
-    # an ask that never reached the ledger (Ctrl-C) is failed; a lost study file is rebuilt from the ledger
-    history.append(_record(3, "keep", third.details, 0.61))
+    # Ctrl-C after the ask, before the ledger recorded exp-0003: --resume proposes exp-0003 again, same values
+    again = OptunaAgent(seed=1).propose(_context(tmp_path, history, 3))
+    assert again.details == third.details and len(_load(tmp_path).trials) == 4
+
+
+def test_two_proposals_in_flight_differ_and_are_both_told(tmp_path):
+    """Issue 11: exp-0002 is asked while exp-0001 trains; neither outcome is known until both records exist."""
+    (tmp_path / "run").mkdir()
+    history = [_record(0, "keep", {"baseline": True}, 0.50)]
+    agent = OptunaAgent(seed=4, startup_trials=1)  # TPE (not random start-up draws) from the first ask
+    first = agent.propose(_context(tmp_path, history, 1))
+    flying = [{"experiment": "exp-0001", "description": first.description, "diff": ""}]
+    context = _context(tmp_path, history, 2)
+    context.in_flight = flying
+    second = agent.propose(context)
+    assert first.details["written"] != second.details["written"]
+    study = _load(tmp_path)
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "RUNNING", "RUNNING"]
+
+    # exp-0002 finishes first (out of order); exp-0001 is still training: it stays RUNNING, nothing is lost
+    history.append(_record(2, "discard", second.details, 0.47))
+    context = _context(tmp_path, history, 3)
+    context.in_flight = flying
+    third = OptunaAgent(seed=4, startup_trials=1).propose(context)  # a resumed driver, even
+    study = _load(tmp_path)
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "RUNNING", "COMPLETE", "RUNNING"]
+    assert study.trials[2].value == 0.47
+
+    history.insert(1, _record(1, "keep", first.details, 0.61))
+    history.append(_record(3, "timeout", third.details))
+    OptunaAgent(seed=4, startup_trials=1).propose(_context(tmp_path, history, 4))
+    study = _load(tmp_path)
+    assert [t.value for t in study.trials[:4]] == [0.50, 0.61, 0.47, 0.47]
+    assert [t.user_attrs["experiment"] for t in study.trials[:4]] == [0, 1, 2, 3]
+    assert [t.params for t in study.trials[1:4]] == [p.details["params"] for p in (first, second, third)]
+
+
+def test_every_trial_is_told_its_first_run_score():
+    from hf_autoresearch.agents.optuna_agent import first_run_score
+
+    confirmed = _record(3, "keep", {}, 0.65)
+    confirmed.trials = [{"seed": 0, "selection": 0.6}, {"seed": 1003, "selection": 0.7}]
+    assert first_run_score(confirmed) == 0.6
+    baseline = _record(0, "keep", {"baseline": True}, 0.5)
+    baseline.trials = [{"selection": 0.52}, {"selection": 0.47}, {"selection": 0.51}]
+    assert first_run_score(baseline) == 0.52
+    assert first_run_score(_record(1, "discard", {}, 0.4)) == 0.4  # a record without trials: its score
+    assert first_run_score(_record(2, "crash", {})) is None
+
+
+SMALL = """A = 1  # search: choice(1, 2)
+B = "x"  # search: choice("x", "y")
+"""
+
+
+def test_repeated_values_are_asked_again_never_told_and_the_space_runs_out(tmp_path):
+    (tmp_path / "run").mkdir()
+    history = [_record(0, "keep", {"baseline": True}, 0.50)]
+    agent = OptunaAgent(seed=0, startup_trials=2)
+    seen = {("1", '"x"')}
+    for number in (1, 2, 3):
+        context = _context(tmp_path, history, number)
+        context.train_py.write_text(SMALL)
+        proposal = agent.propose(context)
+        pair = (proposal.details["written"]["A"], proposal.details["written"]["B"])
+        assert pair not in seen
+        seen.add(pair)
+        history.append(_record(number, "discard", proposal.details, 0.4 + number / 100))
+    context = _context(tmp_path, history, 4)
+    context.train_py.write_text(SMALL)
+    assert agent.propose(context) is None  # all four combinations were tried
+    study = _load(tmp_path)
+    told = [t for t in study.trials if t.state.name == "COMPLETE"]
+    repeats = [t for t in study.trials if t.state.name == "FAIL"]
+    assert [t.user_attrs["experiment"] for t in told] == [0, 1, 2, 3]
+    assert repeats and all(t.user_attrs == {"repeat": True} and t.value is None for t in repeats)
+
+
+def test_a_lost_study_is_rebuilt_by_the_values_each_experiment_tried(tmp_path):
+    (tmp_path / "run").mkdir()
+    history = [_record(0, "keep", {"baseline": True}, 0.50)]
+    agent = OptunaAgent(seed=2)
+    for number, status, score in ((1, "discard", 0.44), (2, "invalid", None), (3, "keep", 0.58)):
+        proposal = agent.propose(_context(tmp_path, history, number))
+        history.append(_record(number, status, proposal.details, score))
+    # trial numbers in the ledger need not match positions: pretend repeats were asked in between
+    for shift, record in enumerate(history[1:], 1):
+        record.proposal["trial"] += 3 * shift
     (tmp_path / "run" / STUDY_FILE).unlink()
-    rebuilt = OptunaAgent(seed=1).propose(_context(tmp_path, history, 4))
-    study = optuna.load_study(study_name="hf-autoresearch", storage=f"sqlite:///{tmp_path / 'run' / STUDY_FILE}")
-    assert [t.value for t in study.trials[:4]] == [0.50, 0.42, None, 0.61]
-    assert rebuilt.details["trial"] == 4
+    rebuilt = OptunaAgent(seed=2).propose(_context(tmp_path, history, 4))
+    study = _load(tmp_path)
+    by_experiment = {t.user_attrs["experiment"]: t for t in study.trials}
+    for record in history[1:]:
+        assert by_experiment[record.number].params == record.proposal["params"]
+    assert [by_experiment[n].value for n in range(4)] == [0.50, 0.44, 0.44, 0.58]  # invalid: the worst score
+    assert by_experiment[4].state.name == "RUNNING" and rebuilt.details["trial"] == by_experiment[4].number
+
+
+def test_invalid_streak_stops_the_agent_and_a_resumed_run_gets_a_fresh_count(tmp_path):
+    from hf_autoresearch.agents import AgentGaveUp
+    from hf_autoresearch.errors import UserError
+
+    (tmp_path / "run").mkdir()
+    history = [_record(0, "keep", {"baseline": True}, 0.50)]
+    agent = OptunaAgent(seed=0, max_invalid_streak=2)
+    for number in (1, 2):
+        proposal = agent.propose(_context(tmp_path, history, number))
+        history.append(_record(number, "invalid", proposal.details))
+        history[-1].reason = "the harness refused the edit"
+    with pytest.raises(AgentGaveUp, match="exp-0001 to exp-0002.*refused the edit.*--resume"):
+        agent.propose(_context(tmp_path, history, 3))
+    assert issubclass(AgentGaveUp, UserError)
+    assert OptunaAgent(seed=0, max_invalid_streak=2).propose(_context(tmp_path, history, 3)) is not None
 
 
 def test_default_agent_and_make_agent(monkeypatch):

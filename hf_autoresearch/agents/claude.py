@@ -1,28 +1,36 @@
 """The claude agent: one Messages API conversation an experiment, editing train.py with the text editor tool.
 
-The model sees the recipe (program.md, task, metric, budget, data sizes), the current best train.py and the run's
-history; it edits with Anthropic's text editor tool (confined to train.py), may read earlier experiments' logs,
-and ends with `finish_experiment` and a one-line description. Tokens and dollars are counted per experiment.
-ANTHROPIC_API_KEY and ANTHROPIC_BASE_URL are read by the SDK, as usual.
+The model sees the recipe, the keep rule and the run (see prompts.py); it edits with Anthropic's text editor tool
+(confined to train.py), may read earlier experiments' logs and diffs, and ends with `finish_experiment` and a
+one-line description. Tokens and dollars are counted per request (pricing.py); the model's text and thinking
+summaries go to the ledger's `notes`. ANTHROPIC_API_KEY and ANTHROPIC_BASE_URL are read by the SDK, as usual.
+
+What stops it: a response cut off at max_tokens is never executed (it is asked again, shorter; twice in a row
+makes the experiment invalid), a full context window or a refusal makes it invalid, `--max-agent-dollars` stops
+the run, and so do `max_invalid_streak` invalid experiments in a row (AgentGaveUp, resumable).
 """
 
 from __future__ import annotations
 
-import json
+import statistics
+from datetime import datetime
 from pathlib import Path
 
-from hf_autoresearch.agents.base import Agent, InvalidProposal, Proposal, ProposalContext
+from hf_autoresearch.agents.base import DEFAULT_MAX_INVALID_STREAK, Agent, InvalidProposal, Proposal, ProposalContext
 from hf_autoresearch.agents.editor import EDITOR_TOOL, ToolError, TrainPyEditor
 from hf_autoresearch.agents.pricing import Usage, load_prices, price_for
+from hf_autoresearch.agents.prompts import read_diff, read_log, system_prompt, task_prompt
 from hf_autoresearch.errors import UserError
-from hf_autoresearch.ledger import experiment_id
 
 DEFAULT_MODEL = "claude-sonnet-5-5"
 DEFAULT_MAX_TURNS = 30
-MAX_TOKENS = 8192  # per response; a train.py edit is far shorter
+DEFAULT_EFFORT = "medium"  # output_config.effort; a train.py edit rarely needs more, and thinking is billed
+EFFORTS = ("low", "medium", "high", "xhigh", "max")
+THINKING = ("adaptive", "between_tools", "disabled")  # or an int: manual thinking with that budget_tokens
+MAX_TOKENS = 16_000  # per response, thinking included; the SDK asks for streaming above ~21K
+MAX_TRUNCATED = 2  # responses in a row cut off at max_tokens before the experiment is invalid
 MAX_RETRIES = 8  # the SDK's own backoff (0.5 s doubling to 8 s, honouring retry-after) on 408/409/429/5xx/529
-LOG_TAIL_LINES = 40  # of each recent failure, shown in the prompt
-RECENT_FAILURES = 3
+CACHE_5M_SECONDS = 300  # experiments further apart than this reuse the system prompt from the 1-hour cache
 FINISH_TOOL = {
     "name": "finish_experiment",
     "description": "End this proposal once train.py holds your edit. The harness then commits, trains and scores it.",
@@ -37,21 +45,31 @@ FINISH_TOOL = {
         "required": ["description"],
     },
 }
-LOG_TOOL = {
-    "name": "read_experiment_log",
-    "description": "Read the training log (stdout and stderr of train.py) of an earlier experiment; read-only.",
-    "input_schema": {
-        "type": "object",
-        "properties": {
-            "experiment": {"type": "integer", "description": "the experiment's number, e.g. 3 for exp-0003"},
-            "tail_lines": {"type": "integer", "description": "how many of the last lines to return (default 200)"},
-        },
-        "required": ["experiment"],
-    },
-}
+
+
+def _read_tool(name: str, what: str, extra: dict | None = None) -> dict:
+    properties = {"experiment": {"type": "integer", "description": "the experiment's number, e.g. 3 for exp-0003"}}
+    return {
+        "name": name,
+        "description": f"Read {what} of an earlier experiment; read-only.",
+        "input_schema": {"type": "object", "properties": {**properties, **(extra or {})}, "required": ["experiment"]},
+    }
+
+
+LOG_TOOL = _read_tool(
+    "read_experiment_log",
+    "the training log (stdout and stderr of train.py)",
+    {"tail_lines": {"type": "integer", "description": "how many of the last lines to return (default 200)"}},
+)
+DIFF_TOOL = _read_tool("read_experiment_diff", "the edit (git diff of train.py)")
+TOOLS = [EDITOR_TOOL, FINISH_TOOL, LOG_TOOL, DIFF_TOOL]
 NUDGE = (
     "Continue: edit train.py with str_replace_based_edit_tool if you have not yet, then call finish_experiment "
     "with a one-line description. Only tool calls move the experiment forward."
+)
+TRUNCATED = (
+    "Your last answer was cut off at the output limit ({limit} tokens), so none of its tool calls were run and "
+    "train.py is unchanged by it. Answer again, shorter: one tool call at a time, small str_replace edits."
 )
 
 
@@ -70,22 +88,36 @@ class ClaudeAgent(Agent):
         prices: str | Path | dict | None = None,
         max_retries: int = MAX_RETRIES,
         base_url: str | None = None,
+        effort: str | None = DEFAULT_EFFORT,
+        thinking: str | int | None = "adaptive",
+        max_tokens: int = MAX_TOKENS,
+        max_invalid_streak: int | None = DEFAULT_MAX_INVALID_STREAK,
         log=print,
     ):
         import anthropic
 
         if max_turns < 1:
             raise UserError(f"--max-agent-turns must be at least 1, got {max_turns}")
+        if effort is not None and effort not in EFFORTS:
+            raise UserError(f"unknown effort {effort!r}; use one of {', '.join(EFFORTS)}")
+        if thinking is not None and thinking not in THINKING and not (isinstance(thinking, int) and thinking >= 1024):
+            raise UserError(f"thinking must be one of {', '.join(THINKING)} or a budget of at least 1024 tokens")
+        if isinstance(thinking, int) and thinking >= max_tokens:
+            raise UserError(f"a thinking budget ({thinking}) must be below max_tokens ({max_tokens})")
         self.model = model
         self.max_turns = max_turns
         self.max_dollars = max_dollars
         self.prices = price_for(model, prices if isinstance(prices, dict) else load_prices(prices))
+        self.effort = effort
+        self.thinking = thinking
+        self.max_tokens = max_tokens
+        self.max_invalid_streak = max_invalid_streak
         self.log = log
         self.client = anthropic.Anthropic(max_retries=max_retries, base_url=base_url)
 
     # --- before any training -----------------------------------------------------------------------
     def check(self) -> None:
-        """Fail now on a missing or rejected key, an unknown model or an unreachable API."""
+        """Fail now on a missing or rejected key, an unknown model or an unreachable API; learn what it accepts."""
         import anthropic
 
         client = self.client
@@ -95,7 +127,7 @@ class ClaudeAgent(Agent):
                 "needs none)"
             )
         try:
-            client.models.retrieve(self.model)
+            info = client.models.retrieve(self.model)
         except (anthropic.AuthenticationError, anthropic.PermissionDeniedError) as err:
             raise AgentError(
                 f"the Anthropic API at {client.base_url} rejected the credentials ({err.status_code}: "
@@ -105,6 +137,16 @@ class ClaudeAgent(Agent):
             raise AgentError(f"the Anthropic API knows no model {self.model!r}; pick another --agent-model") from err
         except anthropic.APIError as err:
             raise AgentError(f"cannot reach the Anthropic API at {client.base_url}: {_message(err)}") from err
+        capabilities = getattr(info, "capabilities", None)
+        if capabilities is not None:  # send only what this model takes, instead of a 400 on every request
+            if self.effort and not getattr(getattr(capabilities.effort, self.effort, None), "supported", False):
+                self.log(f"  {self.model} takes no effort {self.effort!r}; using its default")
+                self.effort = None
+            types = capabilities.thinking.types if capabilities.thinking.supported else None
+            kind = "enabled" if isinstance(self.thinking, int) else self.thinking
+            if kind and not (types and getattr(getattr(types, kind, None), "supported", False)):
+                self.log(f"  {self.model} takes no thinking {kind!r}; using its default")
+                self.thinking = None
 
     # --- one proposal ------------------------------------------------------------------------------
     def propose(self, context: ProposalContext) -> Proposal | None:
@@ -112,27 +154,41 @@ class ClaudeAgent(Agent):
         if self.max_dollars is not None and spent >= self.max_dollars:
             self.log(f"the claude agent has spent ${spent:.2f} of --max-agent-dollars {self.max_dollars:g}; stopping")
             return None
+        self.give_up_if_stuck(context)
         editor = TrainPyEditor(context.train_py, context.worktree)
-        usage = Usage(model=self.model)
-        details: dict = {"agent": self.name, "model": self.model}
-        system = [
-            {"type": "text", "text": system_prompt(context, self.max_turns), "cache_control": {"type": "ephemeral"}}
-        ]
+        usage = Usage(model=self.model, prices=self.prices)
+        ttl = cache_ttl(context)
+        details: dict = {"agent": self.name, "model": self.model, "cache_ttl": ttl}
+        cache = {"type": "ephemeral", "ttl": ttl} if ttl != "5m" else {"type": "ephemeral"}
+        system = [{"type": "text", "text": system_prompt(context, self.max_turns), "cache_control": cache}]
         messages: list[dict] = [{"role": "user", "content": task_prompt(context)}]
         notes: list[str] = []
+        truncated = 0
 
         def invalid(reason: str) -> InvalidProposal:
             details.update(turns=len([m for m in messages if m["role"] == "assistant"]), notes=_join(notes))
-            return InvalidProposal(reason, details, usage.as_dict(), usage.cost(self.prices))
+            return InvalidProposal(reason, details, usage.as_dict(), usage.cost)
 
         for turn in range(1, self.max_turns + 1):
-            if self.max_dollars is not None and spent + usage.cost(self.prices) >= self.max_dollars:
+            if self.max_dollars is not None and spent + usage.cost >= self.max_dollars:
                 raise invalid(f"--max-agent-dollars {self.max_dollars:g} reached during the proposal")
             response = self._create(system, messages, invalid)
             usage.add(response.usage)
+            notes += _notes(response.content)
+            if response.stop_reason == "model_context_window_exceeded":
+                raise invalid("the conversation filled the model's context window; its last tool calls were not run")
+            if response.stop_reason == "max_tokens":  # a tool call in a cut-off answer may be cut off too: never run
+                truncated += 1
+                self.log(f"  claude: answer cut off at max_tokens {self.max_tokens} ({truncated} in a row)")
+                if truncated >= MAX_TRUNCATED:
+                    raise invalid(f"{truncated} answers in a row were cut off at max_tokens {self.max_tokens}")
+                messages[-1]["content"] = _as_blocks(messages[-1]["content"]) + [
+                    {"type": "text", "text": TRUNCATED.format(limit=self.max_tokens)}
+                ]
+                continue
+            truncated = 0
             if response.content:  # an empty assistant turn would be rejected by the API
                 messages.append({"role": "assistant", "content": [block.to_dict() for block in response.content]})
-            notes += [block.text for block in response.content if block.type == "text" and block.text.strip()]
             results: list[dict] = []
             for block in response.content:
                 if block.type != "tool_use":
@@ -148,12 +204,25 @@ class ClaudeAgent(Agent):
                 self.log(f"  claude: {block.name} {_brief(block.input)}")
                 if description is not None:
                     details.update(turns=turn, notes=_join(notes))
-                    return Proposal(description, details, usage.as_dict(), usage.cost(self.prices))
+                    return Proposal(description, details, usage.as_dict(), usage.cost)
                 results.append({"type": "tool_result", "tool_use_id": block.id, "content": text})
             if response.stop_reason == "refusal":
                 raise invalid("the model declined to propose an edit (stop_reason refusal)")
             messages.append({"role": "user", "content": results or [{"type": "text", "text": NUDGE}]})
         raise invalid(f"the model did not call finish_experiment within --max-agent-turns {self.max_turns}")
+
+    def request_options(self) -> dict:
+        """The thinking and effort options sent with every request (none when the model's default is wanted)."""
+        options: dict = {}
+        if isinstance(self.thinking, int):
+            options["thinking"] = {"type": "enabled", "budget_tokens": self.thinking, "display": "summarized"}
+        elif self.thinking in ("adaptive",):
+            options["thinking"] = {"type": "adaptive", "display": "summarized"}  # summaries go to the notes
+        elif self.thinking:
+            options["thinking"] = {"type": self.thinking}
+        if self.effort:
+            options["output_config"] = {"effort": self.effort}
+        return options
 
     def _create(self, system: list[dict], messages: list[dict], invalid):
         import anthropic
@@ -161,11 +230,12 @@ class ClaudeAgent(Agent):
         try:
             return self.client.messages.create(
                 model=self.model,
-                max_tokens=MAX_TOKENS,
+                max_tokens=self.max_tokens,
                 system=system,
-                tools=[EDITOR_TOOL, FINISH_TOOL, LOG_TOOL],
+                tools=TOOLS,
                 messages=messages,
                 cache_control={"type": "ephemeral"},  # also cache the growing conversation between turns
+                **self.request_options(),
             )
         except (anthropic.AuthenticationError, anthropic.PermissionDeniedError) as err:
             raise AgentError(f"the Anthropic API rejected the credentials: {_message(err)}") from err
@@ -183,138 +253,51 @@ class ClaudeAgent(Agent):
             return editor.run(args), None
         if name == LOG_TOOL["name"]:
             return read_log(context, args), None
+        if name == DIFF_TOOL["name"]:
+            return read_diff(context, args), None
         if name == FINISH_TOOL["name"]:
             return "", editor.finish(args.get("description"))
-        raise ToolError(
-            f"unknown tool {name!r}; use str_replace_based_edit_tool, read_experiment_log, finish_experiment"
-        )
+        raise ToolError(f"unknown tool {name!r}; use {', '.join(t['name'] for t in TOOLS)}")
 
 
-# --- prompts -------------------------------------------------------------------------------------------
-def system_prompt(context: ProposalContext, max_turns: int) -> str:
-    """The stable part (cached): the rules, the recipe summary and program.md."""
-    recipe = context.recipe
-    run = _run_config(context)
-    budget = context.budget or run.get("budget") or recipe.budget.seconds
-    grace = run.get("grace", recipe.budget.grace_seconds)
-    sizes = _split_sizes(context)
-    metric = recipe.metric
-    min_delta = run.get("min_delta", metric.min_delta)
-    program = (recipe.path / "program.md").read_text() if (recipe.path / "program.md").is_file() else ""
-    return f"""You are an ML research engineer in an autonomous keep/discard loop (hf-autoresearch). You improve one
-training script, `train.py`, one experiment at a time. In this experiment you make ONE focused edit of train.py
-and then call finish_experiment with a one-line description. The harness then commits the edit, runs train.py
-under a fixed wall-clock budget, scores the saved model with a frozen evaluation on a selection split you never
-see, and keeps the commit only if its score beats the best so far; otherwise the edit is discarded (git reset).
+def cache_ttl(context: ProposalContext) -> str:
+    """The system prompt's cache TTL: 1h when proposals are more than 5 minutes apart (the 5-minute cache would
+    expire between them), else 5m.
 
-Rules:
-- Edit only train.py (path `train.py`) with str_replace_based_edit_tool: view, str_replace and insert. Any other
-  path, and `create`, is refused.
-- No new dependencies: only the packages train.py already uses (torch, transformers, datasets, accelerate, peft,
-  numpy, the hf_autoresearch.experiment helper) and the Python standard library. No downloads.
-- The budget: train.py gets {budget:g} s of wall-clock time counted from its start; it must stop and save by itself
-  (keep experiment.deadline_callback(...) or check experiment.time_left()). Past {budget:g} + {grace:g} s it is
-  killed and scores nothing.
-- Keep the seed (experiment.seed_everything()), the data location (experiment.data_dir()) and the output location
-  (experiment.output_dir()); the model must stay loadable with from_pretrained, tokenizer saved beside it.
-- One idea per experiment, so its result can be attributed. Read the history: do not repeat a discarded idea
-  unchanged; build on what was kept; fix what crashed. read_experiment_log shows an earlier experiment's log.
-- You have at most {max_turns} tool turns. When train.py holds your edit, call finish_experiment.
-
-The recipe:
-- name: {recipe.name} ({recipe.task}): {recipe.description}
-- model: {run.get("model", recipe.model.name)}
-- metric: {metric.name} on the selection split, {metric.direction}; a keep beats the best by more than {min_delta:g}
-- budget: {budget:g} s of training per experiment
-- data: {sizes}
-
-program.md, the recipe's instructions:
-
-{program}"""
+    Measured from when the latest experiments finished; before there are two gaps to measure, from the budget.
+    """
+    times = sorted(_time(r.finished_at) for r in context.history if r.finished_at)[-6:]
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    if len(gaps) >= 2:
+        return "1h" if statistics.median(gaps) > CACHE_5M_SECONDS else "5m"
+    budget = context.budget or context.recipe.budget.seconds
+    return "1h" if budget >= CACHE_5M_SECONDS else "5m"
 
 
-def task_prompt(context: ProposalContext) -> str:
-    """The part that changes every experiment: the history and the current best train.py."""
-    best = context.best
-    metric = context.recipe.metric.name
-    rows = ["| experiment | status | selection | vs best | description |", "|---|---|---|---|---|"]
-    for r in context.history:
-        score = "" if r.selection is None else f"{r.selection:.4f}"
-        delta = "" if r.selection is None or best.selection is None else f"{r.selection - best.selection:+.4f}"
-        why = f" ({r.reason.splitlines()[0][:160]})" if r.reason else ""
-        rows.append(f"| {r.experiment} | {r.status} | {score} | {delta} | {' '.join(r.description.split())}{why} |")
-    failures = [r for r in context.history if r.status in ("crash", "timeout")][-RECENT_FAILURES:]
-    tails = "".join(
-        f"\n{r.experiment} ({r.status}), last lines of its log:\n```\n{_tail(r.log_tail, LOG_TAIL_LINES)}\n```\n"
-        for r in failures
-    )
-    score = f"selection {metric} {best.selection:.4f}"
-    return f"""This is {experiment_id(context.number)}. The best so far: {best.experiment}, {score}.
-
-History (every experiment so far, baseline first; "vs best" is the difference to the current best):
-
-{chr(10).join(rows)}
-{tails}
-The current best train.py (the file you edit, path `train.py`):
-
-```python
-{context.train_py.read_text()}```
-
-Make one focused edit, then call finish_experiment."""
-
-
-def read_log(context: ProposalContext, args: dict) -> str:
-    number = args.get("experiment")
-    if isinstance(number, str) and number.removeprefix("exp-").isdigit():
-        number = int(number.removeprefix("exp-"))
-    if not isinstance(number, int) or isinstance(number, bool) or not 0 <= number < context.number:
-        raise ToolError(f"experiment must be the number of an earlier experiment, 0 to {context.number - 1}")
-    lines = args.get("tail_lines", 200)
-    if not isinstance(lines, int) or lines < 1:
-        raise ToolError("tail_lines must be a positive integer")
-    folder = Path(context.run_folder) if context.run_folder else None
-    path = folder / "logs" / f"{experiment_id(number)}.log" if folder else None
-    if path is None or not path.is_file():
-        record = next((r for r in context.history if r.number == number), None)
-        why = f" (it was {record.status}: {record.reason})" if record and record.reason else ""
-        raise ToolError(f"{experiment_id(number)} has no training log{why}")
-    text = path.read_text(errors="replace").splitlines()
-    shown = text[-min(lines, 1000) :]
-    return f"{path.name}: last {len(shown)} of {len(text)} lines\n" + "\n".join(shown)
-
-
-# --- helpers -------------------------------------------------------------------------------------------
-def _run_config(context: ProposalContext) -> dict:
+def _time(stamp: str) -> float:
     try:
-        return json.loads((Path(context.run_folder) / "run.json").read_text()) if context.run_folder else {}
-    except (OSError, json.JSONDecodeError):
-        return {}
+        return datetime.fromisoformat(stamp).timestamp()
+    except ValueError:
+        return 0.0
 
 
-def _split_sizes(context: ProposalContext) -> str:
-    if not context.run_folder:
-        return "see program.md"
-    splits = Path(context.run_folder) / "splits"
-
-    def rows(path: Path) -> int:
-        return sum(1 for line in path.open() if line.strip()) if path.is_file() else 0
-
-    labels = splits / "train" / "labels.json"
-    n_labels = len(json.loads(labels.read_text())) if labels.is_file() else 0
-    return (
-        f"{rows(splits / 'train' / 'train.jsonl')} training rows"
-        + (f", {n_labels} labels" if n_labels else "")
-        + f"; selection {rows(splits / 'selection.jsonl')} rows, holdout {rows(splits / 'holdout.jsonl')} rows"
-        " (neither is visible to train.py)"
-    )
+def _notes(content) -> list[str]:
+    """The model's reasoning as returned: text blocks, and thinking summaries (redacted thinking has none)."""
+    found = []
+    for block in content:
+        if block.type == "text" and block.text.strip():
+            found.append(block.text.strip())
+        elif block.type == "thinking" and (block.thinking or "").strip():
+            found.append("[thinking] " + block.thinking.strip())
+    return found
 
 
-def _tail(text: str, lines: int) -> str:
-    return "\n".join(text.rstrip().splitlines()[-lines:])
+def _as_blocks(content) -> list[dict]:
+    return [{"type": "text", "text": content}] if isinstance(content, str) else list(content)
 
 
 def _join(notes: list[str]) -> str:
-    return "\n\n".join(notes)[-4000:]
+    return "\n\n".join(notes)[-8000:]
 
 
 def _brief(args: dict) -> str:

@@ -1,8 +1,19 @@
 """The optuna agent: no LLM, no API key. It samples the `# search:` constants of train.py with TPE.
 
-One experiment is one optuna trial (ask, rewrite the constants, train; the outcome is told on the next propose).
-The study lives in <run>/optuna.db (SQLite), so `--resume` continues it; the ledger stays the source of truth:
-outcomes are told to the study from `context.history`, and a lost study is rebuilt from the ledger.
+One experiment is one optuna trial: ask, rewrite the constants, train; the outcome is told on a later propose,
+once the experiment's record is in the ledger. The study lives in <run>/optuna.db (SQLite), so `--resume`
+continues it; the ledger stays the source of truth: a trial is tied to its experiment by the `experiment` user
+attribute and told from `context.history`, and a lost study is rebuilt from the values each experiment tried.
+
+What the study is told, so that TPE learns from every experiment the same way:
+- a scored experiment: its FIRST training run's selection score (never the mean over a confirmation run or the
+  baseline's repeats, so every trial carries the same kind of number);
+- a crash, a timeout or an invalid edit: the worst score observed so far (a documented penalty: TPE drops FAIL
+  trials from its model, so a region that crashes would otherwise be proposed again and again);
+- an experiment still training (another worker, issue 11): nothing; its trial stays RUNNING and TPE's
+  constant liar keeps the next asks away from it;
+- an ask whose values were already tried: FAIL, never trained nor told a score; it is asked again, and as a FAIL
+  it does not count as a start-up trial.
 """
 
 from __future__ import annotations
@@ -10,7 +21,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-from hf_autoresearch.agents.base import Agent, InvalidProposal, Proposal, ProposalContext
+from hf_autoresearch.agents.base import DEFAULT_MAX_INVALID_STREAK, Agent, InvalidProposal, Proposal, ProposalContext
 from hf_autoresearch.agents.search_space import SearchSpaceError, Space, find_spaces, format_value, rewrite
 from hf_autoresearch.errors import UserError
 from hf_autoresearch.ledger import ExperimentRecord
@@ -19,25 +30,36 @@ STUDY_FILE = "optuna.db"
 STUDY_NAME = "hf-autoresearch"
 SAMPLERS = ("tpe", "random")
 SCORED = ("keep", "discard")  # statuses that carry a selection score
-MAX_REPEATS = 20  # asks in a row that land on the current best's values before giving up
+FAILED = ("crash", "timeout", "invalid")  # told as the worst observed score
+MAX_ASKS = 50  # asks in a row that land on already-tried values before the space counts as exhausted
+TPE_REPEATS = 5  # TPE asks that land on tried values before a random draw takes over (a small discrete space)
+DEFAULT_STARTUP_TRIALS = 3  # random trials (the baseline included) before TPE models the results
 
 
 class OptunaAgent(Agent):
     """Each proposal rewrites every declared constant to the values of a new trial; the rest of train.py is kept.
 
-    The baseline's values are the study's first trial, told with the baseline's score (not trained twice). A
-    crashed, timed-out or invalid experiment is told as a failed trial. `sampler="random"` gives plain random
-    search over the same space (the benchmark's control).
+    The baseline's values are the study's first trial, told with the baseline's first run (not trained twice).
+    `sampler="random"` gives plain random search over the same space (the benchmark's control).
     """
 
     name = "optuna"
 
-    def __init__(self, seed: int = 0, sampler: str = "tpe", n_startup_trials: int = 5):
+    def __init__(
+        self,
+        seed: int = 0,
+        sampler: str = "tpe",
+        startup_trials: int = DEFAULT_STARTUP_TRIALS,
+        max_invalid_streak: int | None = DEFAULT_MAX_INVALID_STREAK,
+    ):
         if sampler not in SAMPLERS:
             raise UserError(f"unknown sampler {sampler!r}; use one of {', '.join(SAMPLERS)}")
+        if startup_trials < 1:
+            raise UserError(f"the optuna agent needs at least 1 start-up trial, got {startup_trials}")
         self.seed = seed
         self.sampler_name = sampler
-        self.n_startup_trials = n_startup_trials
+        self.startup_trials = startup_trials
+        self.max_invalid_streak = max_invalid_streak
         self._study = None
         self._study_path: Path | None = None
 
@@ -52,27 +74,30 @@ class OptunaAgent(Agent):
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         direction = "maximize" if context.recipe.metric.direction == "maximize" else "minimize"
         study = optuna.create_study(
-            study_name=STUDY_NAME,
-            storage=f"sqlite:///{path}",
-            direction=direction,
-            load_if_exists=True,
+            study_name=STUDY_NAME, storage=f"sqlite:///{path}", direction=direction, load_if_exists=True
         )
         self._study, self._study_path = study, path
         return study
 
-    def _sampler(self, trials_so_far: int):
+    def _sampler(self, trials_so_far: int, explore: bool = False):
+        """The sampler for the next ask; `explore` (TPE keeps landing on tried values) draws at random instead."""
         import optuna
 
         # reseed from the trial count: a resumed run must not replay the random draws of the first session
         seed = self.seed * 100_003 + trials_so_far
-        if self.sampler_name == "random":
+        if self.sampler_name == "random" or explore:
             return optuna.samplers.RandomSampler(seed=seed)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.samplers.TPESampler(seed=seed, n_startup_trials=self.n_startup_trials, multivariate=True)
+            return optuna.samplers.TPESampler(
+                seed=seed, n_startup_trials=self.startup_trials, multivariate=True, constant_liar=True
+            )
 
     # --- proposing -------------------------------------------------------------------------------
     def propose(self, context: ProposalContext) -> Proposal | None:
+        from optuna.trial import TrialState
+
+        self.give_up_if_stuck(context)
         source = context.train_py.read_text()
         try:
             spaces = find_spaces(source, context.train_py)
@@ -86,28 +111,33 @@ class OptunaAgent(Agent):
         distributions = {s.name: s.distribution() for s in spaces}
         study = self.study(context)
         self._sync(study, context, spaces, distributions)
-        study.sampler = self._sampler(len(study.trials))
-        current = {s.name: format_value(s, s.value) for s in spaces}
-        for _ in range(MAX_REPEATS):
-            trial = study.ask(distributions)
-            written = {s.name: format_value(s, trial.params[s.name]) for s in spaces}
-            if written != current:
-                break
-            # the same values as the current best: its score is already known, no need to train them again
-            study.tell(trial, context.best.selection)
-        else:
-            return None  # the space is exhausted (a small choice/int space)
-        new_source = rewrite(source, {name: trial.params[name] for name in written}, context.train_py)
+        trial = self._asked_before(study, context.number)  # asked, then interrupted before training: same values
+        if trial is None:
+            tried = {_key(spaces, t.params) for t in study.get_trials(deepcopy=False) if t.state != TrialState.FAIL}
+            for attempt in range(MAX_ASKS):
+                study.sampler = self._sampler(len(study.trials), explore=attempt >= TPE_REPEATS)
+                trial = study.ask(distributions)
+                if _key(spaces, trial.params) not in tried:
+                    break
+                trial.set_user_attr("repeat", True)  # never trained, never scored: it must not teach TPE anything
+                study.tell(trial, state=TrialState.FAIL)
+            else:
+                return None  # every value of a small choice/int space has been tried
+            trial.set_user_attr("experiment", context.number)
+        params = {s.name: trial.params[s.name] for s in spaces}
+        written = {s.name: format_value(s, params[s.name]) for s in spaces}
+        new_source = rewrite(source, params, context.train_py)
         context.train_py.write_text(new_source)
         details = {
             "agent": self.name,
             "sampler": self.sampler_name,
             "trial": trial.number,
-            "params": {name: _plain(trial.params[name]) for name in written},
+            "params": {name: _plain(value) for name, value in params.items()},
             "written": written,
         }
-        if new_source == source:  # cannot happen unless formatting collapses two values; say so rather than train
+        if new_source == source:  # the values of the current best, formatted alike: say so rather than train
             raise InvalidProposal("the sampled values do not change train.py", details)
+        current = {s.name: format_value(s, s.value) for s in spaces}
         changed = [f"{name}={text}" for name, text in written.items() if current[name] != text]
         kept = [name for name, text in written.items() if current[name] == text]
         description = f"optuna trial {trial.number}: " + ", ".join(changed)
@@ -115,45 +145,91 @@ class OptunaAgent(Agent):
             description += f" (kept {', '.join(kept)})"
         return Proposal(description=description, details=details)
 
+    @staticmethod
+    def _asked_before(study, number: int):
+        """A RUNNING trial already asked for this experiment number (Ctrl-C before it was recorded), else None."""
+        from optuna.trial import TrialState
+
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if trial.user_attrs.get("experiment") == number:
+                return trial
+        return None
+
     # --- telling outcomes --------------------------------------------------------------------------
     def _sync(self, study, context: ProposalContext, spaces: list[Space], distributions: dict) -> None:
-        """Tell the study every outcome the ledger holds and it lacks; rebuild it from the ledger if it was lost."""
+        """Tell the study every outcome the ledger holds and it lacks; add what it never saw (a lost study file).
+
+        A trial belongs to an experiment through its `experiment` user attribute and the values it tried; a
+        RUNNING trial with no record yet is an experiment in flight and is left as it is.
+        """
         import optuna
         from optuna.trial import TrialState
 
-        mine = [r for r in context.history if r.proposal.get("agent") == self.name and "trial" in r.proposal]
-        trials = {t.number: t for t in study.get_trials(deepcopy=False)}
-        if not trials:
-            baseline = context.history[0] if context.history else context.best
-            params = _baseline_params(baseline, context, spaces)
-            study.enqueue_trial(params)
-            first = study.ask(distributions)
-            first.set_user_attr("experiment", baseline.number)
-            study.tell(first, baseline.selection)
-            for record in mine:  # the study file was lost: replay the ledger into it
-                frozen = optuna.trial.create_trial(
-                    params=record.proposal["params"],
-                    distributions={k: v for k, v in distributions.items() if k in record.proposal["params"]},
-                    value=record.selection if record.status in SCORED else None,
-                    state=TrialState.COMPLETE if record.status in SCORED else TrialState.FAIL,
-                    user_attrs={"experiment": record.number},
-                )
+        records = sorted(context.history, key=lambda r: r.number)
+        worst = _worst(records, context.recipe.metric.direction)
+        by_experiment = {}
+        for trial in study.get_trials(deepcopy=False):
+            if "experiment" in trial.user_attrs:  # repeats carry none: they belong to no experiment
+                by_experiment[trial.user_attrs["experiment"]] = trial
+        for record in records:
+            params = _tried_params(record, context, spaces)
+            if params is None:
+                continue  # another agent's experiment (or its values are outside the space): not a trial of ours
+            value = first_run_score(record)
+            if value is None and record.status in FAILED:
+                value = worst
+            attrs = {"experiment": record.number, "status": record.status}
+            trial = by_experiment.get(record.number)
+            if trial is not None and _key(spaces, trial.params) != _key(spaces, params):
+                trial = None  # the same number with other values: not this record's trial
+            if trial is None:
+                try:
+                    frozen = optuna.trial.create_trial(
+                        params=params,
+                        distributions={k: v for k, v in distributions.items() if k in params},
+                        value=value,
+                        state=TrialState.COMPLETE if value is not None else TrialState.FAIL,
+                        user_attrs=attrs,
+                    )
+                except ValueError:
+                    continue  # the space was edited since: the old values no longer fit it
                 study.add_trial(frozen)
-            return
-        referenced = set()
-        for record in mine:
-            number = record.proposal["trial"]
-            referenced.add(number)
-            trial = trials.get(number)
-            if trial is None or trial.state != TrialState.RUNNING:
-                continue
-            if record.status in SCORED and record.selection is not None:
-                study.tell(number, record.selection)
-            else:
-                study.tell(number, state=TrialState.FAIL)
-        for number, trial in trials.items():
-            if trial.state == TrialState.RUNNING and number not in referenced:
-                study.tell(number, state=TrialState.FAIL)  # asked, then interrupted before the ledger recorded it
+            elif trial.state == TrialState.RUNNING:  # told once; a finished trial is never told again
+                if value is None:
+                    study.tell(trial.number, state=TrialState.FAIL)
+                else:
+                    study.tell(trial.number, value)
+
+
+def first_run_score(record: ExperimentRecord) -> float | None:
+    """The selection score of an experiment's first training run: the same kind of number for every trial."""
+    if record.status not in SCORED or record.selection is None:
+        return None
+    for trial in record.trials[:1]:
+        if isinstance(trial, dict) and isinstance(trial.get("selection"), int | float):
+            return float(trial["selection"])
+    return float(record.selection)
+
+
+def _worst(records: list[ExperimentRecord], direction: str) -> float | None:
+    scores = [s for s in (first_run_score(r) for r in records) if s is not None]
+    if not scores:
+        return None
+    return min(scores) if direction == "maximize" else max(scores)
+
+
+def _tried_params(record: ExperimentRecord, context: ProposalContext, spaces: list[Space]) -> dict | None:
+    """The values an experiment tried: an optuna proposal's params, or the baseline's declared values."""
+    if record.proposal.get("agent") == OptunaAgent.name and isinstance(record.proposal.get("params"), dict):
+        params = dict(record.proposal["params"])
+    elif record.proposal.get("baseline"):
+        params = _baseline_params(record, context, spaces)
+    else:
+        return None
+    by_name = {s.name: s for s in spaces}
+    if set(params) != set(by_name) or not all(by_name[k].contains(v) for k, v in params.items()):
+        return None
+    return params
 
 
 def _baseline_params(baseline: ExperimentRecord, context: ProposalContext, spaces: list[Space]) -> dict:
@@ -172,6 +248,11 @@ def _baseline_params(baseline: ExperimentRecord, context: ProposalContext, space
         except SearchSpaceError:
             pass
     return {s.name: s.value for s in spaces}
+
+
+def _key(spaces: list[Space], params: dict) -> tuple:
+    """Values as train.py would hold them: two asks that write the same file are the same trial."""
+    return tuple(format_value(s, params[s.name]) if s.name in params else None for s in spaces)
 
 
 def _plain(value):

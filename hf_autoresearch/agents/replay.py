@@ -6,7 +6,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from hf_autoresearch.agents.base import Agent, InvalidProposal, Proposal, ProposalContext
+from hf_autoresearch.agents.base import DEFAULT_MAX_INVALID_STREAK, Agent, InvalidProposal, Proposal, ProposalContext
 from hf_autoresearch.errors import UserError
 
 SUBJECT = re.compile(r"^Subject:\s*(?:\[PATCH[^\]]*\]\s*)?(.+)$", re.MULTILINE)
@@ -24,7 +24,9 @@ class ReplayAgent(Agent):
 
     name = "replay"
 
-    def __init__(self, patches_dir: str | Path):
+    def __init__(self, patches_dir: str | Path, max_invalid_streak: int | None = DEFAULT_MAX_INVALID_STREAK):
+        self.max_invalid_streak = max_invalid_streak
+        self._proposed: dict[int, str] = {}  # experiment number -> patch, for proposals made by this object
         self.patches_dir = Path(patches_dir).resolve()
         if not self.patches_dir.is_dir():
             raise UserError(f"--patches {patches_dir}: no such folder")
@@ -33,12 +35,17 @@ class ReplayAgent(Agent):
             raise UserError(f"--patches {patches_dir}: holds no *.patch files")
 
     def propose(self, context: ProposalContext) -> Proposal | None:
-        done = {record.proposal.get("patch") for record in context.history}
+        self.give_up_if_stuck(context)
+        recorded = {record.number for record in context.history}
+        # patches handed out for other experiments that are still training (parallel workers) are not pending
+        in_flight = {p for n, p in self._proposed.items() if n != context.number and n not in recorded}
+        done = {record.proposal.get("patch") for record in context.history} | in_flight
         pending = [p for p in self.patches if p.name not in done]
         if not pending:
             return None
         patch = pending[0]
         details = {"agent": self.name, "patch": patch.name}
+        self._proposed[context.number] = patch.name
         recipe_dir = context.train_py.parent.relative_to(context.worktree)
         command = ["git", "apply", "--whitespace=nowarn"]
         if str(recipe_dir) != ".":
