@@ -79,7 +79,7 @@ def latest_tag(run_dir: Path) -> str | None:
 def cmd_run(args) -> int:
     from hf_autoresearch import campaign
     from hf_autoresearch.agents import default_agent, make_agent
-    from hf_autoresearch.executor import LocalExecutor
+    from hf_autoresearch.executor import make_executor
     from hf_autoresearch.integrations import RunExtras
     from hf_autoresearch.loop import Loop
     from hf_autoresearch.options import RunConfig
@@ -106,16 +106,20 @@ def cmd_run(args) -> int:
         agent.check()  # fail on a bad agent (options, API key) before preparing anything
         run = campaign.start(config)
         config = run.config
-    print(f"run {config.tag}: {config.agent} agent, branch {config.branch}, folder {run.folder}")
-    executor = LocalExecutor(run)
+    executor = make_executor(run)
+    print(
+        f"run {config.tag}: {config.agent} agent, {executor.workers} worker(s) ({executor.name}), "
+        f"branch {config.branch}, folder {run.folder}"
+    )
     loop = Loop(run, agent, executor)
     try:
         with extras.attach(loop, config):
             loop.run(max_experiments=config.max_experiments, hours=config.hours)
     except KeyboardInterrupt:
         print(
-            f"\ninterrupted: the running experiment was stopped and not recorded; the ledger is consistent.\n"
-            f"continue with: hf-autoresearch run --resume --tag {config.tag} --run-dir {config.run_dir}",
+            f"\ninterrupted: the experiments in flight were stopped and not recorded; the ledger is consistent.\n"
+            f"continue with (it runs them again): hf-autoresearch run --resume --tag {config.tag} "
+            f"--run-dir {config.run_dir}",
             file=sys.stderr,
         )
         return 130

@@ -9,7 +9,6 @@ which only ever fast-forwards to a kept commit. With one worker this is the clas
 
 from __future__ import annotations
 
-import dataclasses
 import fcntl
 import shutil
 import time
@@ -29,7 +28,6 @@ from hf_autoresearch.pending import Pending, reapply
 from hf_autoresearch.workspace import git
 
 POLL_SECONDS = 1.0  # how often the slots view is refreshed while waiting for trials
-_CONTEXT_FIELDS = {f.name for f in dataclasses.fields(ProposalContext)}
 
 
 class LoopCallback(Protocol):
@@ -172,18 +170,6 @@ class Loop:
 
     def _context(self, number: int, best: ExperimentRecord) -> ProposalContext:
         workspace = self.workspace
-        extra = {}
-        if "in_flight" in _CONTEXT_FIELDS:  # so the agent does not propose the same idea twice
-            extra["in_flight"] = [
-                {
-                    "experiment": job.record.experiment,
-                    "description": job.record.description,
-                    "diff": job.record.diff,
-                    "proposal": job.record.proposal,
-                }
-                for number_, job in sorted(self.inflight.jobs.items())
-                if number_ > 0
-            ]
         return ProposalContext(
             number,
             workspace.worktree,
@@ -193,7 +179,11 @@ class Loop:
             best,
             run_folder=self.folder,
             budget=self.config.budget,
-            **extra,
+            in_flight=[  # so the agent does not propose what is being tried already
+                {"experiment": job.record.experiment, "description": job.record.description, "diff": job.record.diff}
+                for number_, job in sorted(self.inflight.jobs.items())
+                if number_ > 0
+            ],
         )
 
     def _invalid(self, record: ExperimentRecord) -> None:

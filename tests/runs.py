@@ -16,7 +16,9 @@ from hf_autoresearch.trial import TrialResult, TrialSpec
 
 SCORES = re.compile(r"^FAKE_SCORES = \[(.*)\]", re.MULTILINE)
 GAINS = re.compile(r"^FAKE_GAIN_\w+ = (\S+)", re.MULTILINE)
+CAPS = re.compile(r"^FAKE_CAP_\w+ = (\S+)", re.MULTILINE)
 DELAYS = re.compile(r"^FAKE_DELAY_\w+ = (\S+)", re.MULTILINE)
+SECONDS = re.compile(r"^FAKE_SECONDS = (\S+)", re.MULTILINE)
 
 
 def start_run(recipe: Path, run_dir: Path, tag: str, log=lambda *_: None, **options) -> campaign.Campaign:
@@ -35,14 +37,19 @@ def run_loop(run: campaign.Campaign, agent, executor=None, log=lambda *_: None, 
 
 
 def fake_score(train_py: str, index: int) -> float:
-    """FAKE_SCORES[index] (the last one past the end) plus every `FAKE_GAIN_X = g` line."""
+    """FAKE_SCORES[index] (the last one past the end) plus every `FAKE_GAIN_X = g` line, at most every
+    `FAKE_CAP_X = c` (so two edits' gains need not add up)."""
     values = [float(x) for x in SCORES.search(train_py).group(1).split(",")]
-    return values[min(index, len(values) - 1)] + sum(float(g) for g in GAINS.findall(train_py))
+    score = values[min(index, len(values) - 1)] + sum(float(g) for g in GAINS.findall(train_py))
+    return min([score, *(float(c) for c in CAPS.findall(train_py))])
 
 
 def fake_delay(train_py: str, index: int) -> float:
-    """Seconds the first run of an experiment takes: the sum of its `FAKE_DELAY_X = s` lines (later runs: 0)."""
-    return sum(float(s) for s in DELAYS.findall(train_py)) if index == 0 else 0.0
+    """Seconds a trial takes: `FAKE_SECONDS = s` (0 without it), plus for the first run of an experiment the sum of
+    its `FAKE_DELAY_X = s` lines."""
+    every = SECONDS.search(train_py)
+    first = sum(float(s) for s in DELAYS.findall(train_py)) if index == 0 else 0.0
+    return (float(every.group(1)) if every else 0.0) + first
 
 
 class FakeExecutor:

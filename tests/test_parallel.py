@@ -1,0 +1,152 @@
+"""Parallel experiments: several in flight at once, recorded out of order, the keep rule with a stale parent
+(re-apply and confirm on the current best, or discard a conflict), slots' shares of the machine, and a killed driver
+whose in-flight experiments a --resume runs again."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from conftest import git, make_patch
+from runs import FakeExecutor, run_loop, start_run
+
+from hf_autoresearch.agents.replay import ReplayAgent
+from hf_autoresearch.errors import UserError
+from hf_autoresearch.executor import slot_shares
+from hf_autoresearch.ledger import Ledger
+
+FAKE_LINES = """
+FAKE_SCORES = [0.50, 0.52, 0.48]  # baseline runs: std 0.02, so a keep must gain more than 0.04
+FAKE_SECONDS = 0.3  # every trial
+
+FAKE_GAIN_A = 0.0
+FAKE_DELAY_A = 0.0
+
+FAKE_GAIN_B = 0.0
+FAKE_DELAY_B = 0.0
+FAKE_CAP_B = 1.0
+
+FAKE_GAIN_C = 0.0
+FAKE_DELAY_C = 0.0
+"""
+
+
+@pytest.fixture
+def recipe(project):
+    """The intent recipe with fake score lines (tests/runs.py's FakeExecutor reads them), committed."""
+    recipe = project / "recipes" / "intent-categorization"
+    train = recipe / "train.py"
+    train.write_text(train.read_text() + FAKE_LINES)
+    git(project, "-c", "user.name=u", "-c", "user.email=u@x", "commit", "-qam", "fake scores")
+    return recipe
+
+
+def fake_patch(recipe: Path, folder: Path, name: str, subject: str, **lines: float) -> Path:
+    """A patch setting FAKE_<KEY> lines, e.g. GAIN_A=0.2, DELAY_A=1.0."""
+    text = (recipe / "train.py").read_text()
+    old = {key: re.search(rf"^FAKE_{key} = .*\n", text, re.MULTILINE).group(0) for key in lines}
+    edits = [(old[key], f"FAKE_{key} = {value}\n") for key, value in lines.items()]
+    return make_patch(recipe, subject, edits, folder / name)
+
+
+def start(recipe, banking_subset, tmp_path, tag, **options):
+    options = {"baseline_repeats": 3, "budget": 10, **options}
+    return start_run(recipe, tmp_path / "runs", tag, data=str(banking_subset), **options)
+
+
+def kept_chain(project: Path, branch: str) -> list[str]:
+    """The branch's commits from the newest, each with exactly one parent (linear history)."""
+    lines = git(project, "rev-list", "--parents", branch).splitlines()
+    assert all(len(line.split()) <= 2 for line in lines), "the branch has a merge commit"
+    return [line.split()[0] for line in lines]
+
+
+def test_two_workers_overlap_finish_out_of_order_and_keep_the_branch_linear(recipe, banking_subset, tmp_path):
+    patches = tmp_path / "patches"
+    fake_patch(recipe, patches, "1.patch", "slow real gain", GAIN_A=0.2, DELAY_A=1.5)
+    fake_patch(recipe, patches, "2.patch", "fast, no gain", DELAY_B=0.1)
+    fake_patch(recipe, patches, "3.patch", "fast, no gain either", DELAY_C=0.1)
+    run = start(recipe, banking_subset, tmp_path, "par")
+    executor = FakeExecutor(tmp_path / "models", workers=2)
+    run_loop(run, ReplayAgent(patches), executor)
+
+    records = Ledger(run.folder).records()
+    assert [r.number for r in records] == [0, 2, 3, 1]  # decided out of order: the slow keep last
+    assert {r.number: r.status for r in records} == {0: "keep", 1: "keep", 2: "discard", 3: "discard"}
+    assert sorted(r.proposal.get("patch") for r in records[1:]) == ["1.patch", "2.patch", "3.patch"]
+    rows = (run.folder / "results.tsv").read_text().splitlines()[1:]
+    assert [row.split("\t")[0] for row in rows] == ["exp-0000", "exp-0001", "exp-0002", "exp-0003"]
+
+    # experiments overlapped in time: exp-0002 and exp-0003 ran while exp-0001's first run trained
+    trials = {r.number: r.trials for r in records}
+    slow = trials[1][0]
+    for number in (2, 3):
+        assert slow["started_at"] < trials[number][0]["finished_at"] < slow["finished_at"]
+    assert executor.most_running == 2
+    # the baseline's three repeats used both slots too
+    base = sorted(trials[0], key=lambda t: t["started_at"])
+    assert base[1]["started_at"] < base[0]["finished_at"]
+
+    # the branch holds the baseline and the keep, one after the other; the discards are on refs only
+    base_record, keep = records[0], records[3]
+    assert kept_chain(Path(run.config.repo), "autoresearch/par")[:2] == [keep.commit, base_record.commit]
+    assert keep.parent == base_record.commit
+    refs = git(Path(run.config.repo), "for-each-ref", "--format=%(refname)", "refs/autoresearch/par")
+    assert refs.split() == [f"refs/autoresearch/par/exp-000{n}" for n in (1, 2, 3)]
+    assert not (run.folder / "pending").exists() or not list((run.folder / "pending").iterdir())
+
+
+def test_a_stale_candidate_is_reapplied_onto_the_new_best_or_discarded_on_conflict(recipe, banking_subset, tmp_path):
+    patches = tmp_path / "patches"
+    fake_patch(recipe, patches, "1.patch", "A: fast gain", GAIN_A=0.2, DELAY_A=0.2)
+    fake_patch(recipe, patches, "2.patch", "B: slow gain on another line", GAIN_B=0.1, DELAY_B=2.0)
+    fake_patch(recipe, patches, "3.patch", "C: slow gain on A's line", GAIN_A=0.3, DELAY_C=2.0)
+    run = start(recipe, banking_subset, tmp_path, "stale")
+    run_loop(run, ReplayAgent(patches), FakeExecutor(tmp_path / "models", workers=3))
+
+    by_number = {r.number: r for r in Ledger(run.folder).records()}
+    base, a, b, c = (by_number[n] for n in range(4))
+    assert a.status == "keep" and a.parent == base.commit
+    # B was proposed on the baseline, beat it, then found A kept: re-applied onto A and trained again there
+    assert b.status == "keep", b.reason
+    assert b.decision["proposed"]["parent"] == base.commit and b.parent == a.commit
+    assert b.commit != b.decision["proposed"]["commit"]
+    assert [t["kind"] for t in b.trials] == ["first run", "re-applied"]
+    assert b.trials[1]["commit"] == b.commit
+    assert b.selection == pytest.approx(0.52 + 0.2 + 0.1)  # the re-applied run alone decides: A's gain and B's
+    assert b.decision["best_experiment"] == 1 and b.decision["stage"] == "re-applied onto exp-0001"
+    repo = Path(run.config.repo)
+    both = git(repo, "show", f"{b.commit}:recipes/intent-categorization/train.py")
+    assert "FAKE_GAIN_A = 0.2" in both and "FAKE_GAIN_B = 0.1" in both
+    # C changed the line A changed: it cannot be re-applied
+    assert c.status == "discard" and c.reason == "conflicts with exp-0001"
+    assert kept_chain(repo, "autoresearch/stale")[:3] == [b.commit, a.commit, base.commit]
+
+
+def test_a_candidate_that_only_beats_a_stale_parent_is_not_kept(recipe, banking_subset, tmp_path):
+    """B gains 0.1 over the baseline; re-applied on top of A it must clear the threshold against A, and does not
+    when the two gains do not add up (B caps the score at 0.65, below A's 0.8)."""
+    patches = tmp_path / "patches"
+    fake_patch(recipe, patches, "1.patch", "A: fast big gain", GAIN_A=0.3, DELAY_A=0.1)
+    fake_patch(recipe, patches, "2.patch", "B: slow, cancels A on top of it", GAIN_B=0.1, DELAY_B=1.5, CAP_B=0.65)
+    run = start(recipe, banking_subset, tmp_path, "cancel", confirm=False)
+    run_loop(run, ReplayAgent(patches), FakeExecutor(tmp_path / "models", workers=2))
+    by_number = {r.number: r for r in Ledger(run.folder).records()}
+    a, b = by_number[1], by_number[2]
+    assert a.status == "keep" and len(a.trials) == 1  # --no-confirm: one run when its parent is still the best
+    # --no-confirm still trains a re-applied commit once: the kept commit must be the one that was trained
+    assert b.status == "discard" and [t["kind"] for t in b.trials] == ["first run", "re-applied"]
+    assert "does not clear the threshold" in b.reason
+
+
+def test_slot_shares_split_gpus_and_cpu_threads():
+    assert slot_shares(1, 1, [], 8) == [{"cpu_threads": None}]
+    assert slot_shares(2, 1, [], 8) == [{"cpu_threads": 4}, {"cpu_threads": 4}]
+    assert slot_shares(4, 1, [], 2) == [{"cpu_threads": 1}] * 4  # never zero threads
+    shares = slot_shares(2, 2, ["0", "1", "2", "3"], 16)
+    assert [s["cuda_devices"] for s in shares] == ["0,1", "2,3"]
+    assert all(s["num_processes"] == 2 and s["cpu_threads"] == 8 for s in shares)
+    assert [s["cuda_devices"] for s in slot_shares(2, 1, ["4", "6"], 4)] == ["4", "6"]  # CUDA_VISIBLE_DEVICES names
+    with pytest.raises(UserError, match="needs 4 GPUs"):
+        slot_shares(2, 2, ["0", "1"], 8)
