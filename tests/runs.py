@@ -9,7 +9,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from hf_autoresearch import campaign
+from hf_autoresearch.decision import NoiseFloor
 from hf_autoresearch.executor import LocalExecutor
+from hf_autoresearch.ledger import ExperimentRecord
 from hf_autoresearch.loop import Loop
 from hf_autoresearch.options import RunConfig
 from hf_autoresearch.trial import TrialResult, TrialSpec
@@ -24,6 +26,17 @@ SECONDS = re.compile(r"^FAKE_SECONDS = (\S+)", re.MULTILINE)
 def start_run(recipe: Path, run_dir: Path, tag: str, log=lambda *_: None, **options) -> campaign.Campaign:
     options.setdefault("agent", "replay")
     return campaign.start(RunConfig(recipe=str(recipe), run_dir=str(run_dir), tag=tag, **options), log=log)
+
+
+def record_baseline(run: campaign.Campaign, selection: float = 0.2, std_scores=(0.2,)) -> ExperimentRecord:
+    """Put a kept baseline exp-0000 (the worktree's HEAD) in the run's ledger without training it, so a test can
+    start with experiments (`run --resume`)."""
+    noise = NoiseFloor(list(std_scores), list(range(len(std_scores))))
+    record = ExperimentRecord(0, "keep", "baseline", commit=run.workspace.head(), selection=selection)
+    record.decision = {"rule": "baseline", "noise": noise.to_dict(), "direction": "maximize"}
+    record.proposal = {"baseline": True}
+    run.ledger.append(record)
+    return record
 
 
 def run_loop(run: campaign.Campaign, agent, executor=None, log=lambda *_: None, **limits) -> Loop:

@@ -4,17 +4,23 @@ whose in-flight experiments a --resume runs again."""
 
 from __future__ import annotations
 
+import hashlib
 import re
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 from conftest import git, make_patch
-from runs import FakeExecutor, run_loop, start_run
+from runs import FakeExecutor, record_baseline, run_loop, start_run
 
 from hf_autoresearch.agents.replay import ReplayAgent
 from hf_autoresearch.errors import UserError
 from hf_autoresearch.executor import slot_shares
 from hf_autoresearch.ledger import Ledger
+from hf_autoresearch.runner import owned_processes
 
 FAKE_LINES = """
 FAKE_SCORES = [0.50, 0.52, 0.48]  # baseline runs: std 0.02, so a keep must gain more than 0.04
@@ -150,3 +156,66 @@ def test_slot_shares_split_gpus_and_cpu_threads():
     assert [s["cuda_devices"] for s in slot_shares(2, 1, ["4", "6"], 4)] == ["4", "6"]  # CUDA_VISIBLE_DEVICES names
     with pytest.raises(UserError, match="needs 4 GPUs"):
         slot_shares(2, 2, ["0", "1"], 8)
+
+
+# --- real processes ---------------------------------------------------------------------------------------------
+SLEEPY = Path(__file__).with_name("sleepy_train.py")
+
+
+def run_folder_owner(folder: Path) -> str:
+    """The owner id the run's processes carry (executor.run_owner), from its folder."""
+    return f"{folder.name}@{hashlib.sha1(str(folder.resolve()).encode()).hexdigest()[:10]}"
+
+
+def wait_for(condition, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.3)
+
+
+@pytest.mark.slow
+def test_a_killed_driver_leaves_nothing_running_and_resume_reruns_what_was_in_flight(
+    project, banking_subset, tiny_bert, tmp_path
+):
+    """SIGKILL while two experiments train: their processes die (the reaper), the ledger holds only what was
+    decided, and --resume runs both again under the same numbers; nothing is lost or recorded twice."""
+    recipe = project / "recipes" / "intent-categorization"
+    (recipe / "train.py").write_text(SLEEPY.read_text())
+    git(project, "-c", "user.name=u", "-c", "user.email=u@x", "commit", "-qam", "sleepy train.py")
+    patches = tmp_path / "patches"
+    for i in (1, 2):
+        make_patch(recipe, f"sleep long {i}", [("SLEEP = 2.0", f"SLEEP = 60.{i}")], patches / f"{i}.patch")
+    options = {"patches": str(patches), "workers": 2, "budget": 40, "grace": 20, "min_delta": 1.0}  # no keeps
+    run = start_run(recipe, tmp_path / "runs", "killed", data=str(banking_subset), model=str(tiny_bert), **options)
+    record_baseline(run)  # the baseline is not what this is about: start with two experiments at once
+    folder, owner = run.folder, run_folder_owner(run.folder)
+    resume = [sys.executable, "-m", "hf_autoresearch.cli", "run", "--resume", "--tag", "killed"]
+    resume += ["--run-dir", str(folder.parent), "--max-experiments", "2"]
+    driver = subprocess.Popen(resume, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        logs = [folder / "logs" / f"exp-000{n}.log" for n in (1, 2)]
+        wait_for(lambda: all(log.is_file() for log in logs), 120, "two trainings")
+        wait_for(lambda: len(owned_processes(owner)) >= 4, 30, "both launchers and scripts")
+    finally:
+        driver.send_signal(signal.SIGKILL)
+        driver.wait()
+    wait_for(lambda: not owned_processes(owner), 30, "the reaper to kill the run's processes")
+    assert [r.number for r in Ledger(folder).records()] == [0]
+    assert sorted(p.name for p in (folder / "pending").iterdir()) == ["exp-0001.json", "exp-0002.json"]
+
+    done = subprocess.run([*resume, "--budget", "6"], capture_output=True, text=True, timeout=400)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "exp-0001: was in flight when the last session ended" in done.stdout
+    records = Ledger(folder).records()
+    assert sorted(r.number for r in records) == [0, 1, 2]
+    assert sorted(r.proposal["patch"] for r in records[1:]) == ["1.patch", "2.patch"]
+    assert all(r.status == "discard" and len(r.trials) == 1 for r in records[1:]), [r.reason for r in records]
+    assert _overlap(records[1].trials[0], records[2].trials[0])  # two at a time, on the two slots
+    assert {records[1].trials[0]["slot"], records[2].trials[0]["slot"]} == {"local-0", "local-1"}
+    assert not list((folder / "pending").iterdir())
+    assert not owned_processes(owner)
+
+
+def _overlap(a: dict, b: dict) -> bool:
+    return a["started_at"] < b["finished_at"] and b["started_at"] < a["finished_at"]
