@@ -79,7 +79,7 @@ def latest_tag(run_dir: Path) -> str | None:
 def cmd_run(args) -> int:
     from hf_autoresearch import campaign
     from hf_autoresearch.agents import default_agent, make_agent
-    from hf_autoresearch.executor import make_executor
+    from hf_autoresearch.executor import check_executor, make_executor
     from hf_autoresearch.integrations import RunExtras
     from hf_autoresearch.loop import Loop
     from hf_autoresearch.options import RunConfig
@@ -95,6 +95,7 @@ def cmd_run(args) -> int:
         extras = RunExtras.from_args(config)  # a missing Hub token or tracker fails here, before any training
         agent = make_agent(config.agent, patches=config.patches, seed=config.seed, **config.agent_options)
         agent.check()
+        check_executor(config)
     else:
         if not given.get("recipe"):
             raise SystemExit("error: hf-autoresearch run needs a RECIPE folder (or --resume)")
@@ -103,7 +104,8 @@ def cmd_run(args) -> int:
         config.agent = config.agent or default_agent(config.patches)
         extras = RunExtras.from_args(config)
         agent = make_agent(config.agent, patches=config.patches, seed=config.seed, **config.agent_options)
-        agent.check()  # fail on a bad agent (options, API key) before preparing anything
+        agent.check()  # fail on a bad agent (options, API key) or executor before preparing anything
+        check_executor(config)
         run = campaign.start(config)
         config = run.config
     executor = make_executor(run)

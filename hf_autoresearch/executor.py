@@ -26,7 +26,7 @@ import shutil
 import sys
 import tempfile
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,6 +88,17 @@ def make_executor(campaign):
 
         return RayExecutor(campaign, config.workers, config.gpus_per_experiment, config.ray_address)
     return LocalExecutor(campaign, config.workers, config.gpus_per_experiment)
+
+
+def check_executor(config) -> None:
+    """Fail in seconds, before any data is prepared, on executor options that cannot work here."""
+    if config.executor == "ray":
+        from hf_autoresearch.ray_executor import import_ray
+
+        import_ray()
+        return
+    k = config.gpus_per_experiment
+    slot_shares(config.workers or default_workers(k), k, visible_gpus(), os.cpu_count() or 1)
 
 
 def run_owner(campaign) -> str:
@@ -157,11 +168,14 @@ class LocalExecutor:
             self.all_slots.append(slot)
             self.free.put(slot)
         self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="slot") if self.workers > 1 else None
+        self.closing = False
 
     def _on_slot(self, work, *args) -> Future:
         def job():
             slot = self.free.get()
             try:
+                if self.closing:  # queued before close(): never start it
+                    raise CancelledError
                 return work(slot, *args)
             finally:
                 slot.current = None
@@ -213,9 +227,16 @@ class LocalExecutor:
 
     def close(self) -> None:
         """Stop what still runs: every training and evaluation of the run is killed, then the slots are cleaned."""
-        kill_owned(self.owner)  # trainings die; their slot threads see it and return at once
+        self.closing = True
         if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool.shutdown(wait=False, cancel_futures=True)
+        while True:
+            kill_owned(self.owner)  # trainings die; their slot threads see it and return at once
+            if self.free.qsize() == self.workers:  # every slot is back
+                break
+            time.sleep(0.2)
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
         for slot in self.all_slots:
             slot.evaluator.close()
         reaper.stop(self.reaper)

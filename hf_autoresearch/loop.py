@@ -215,10 +215,11 @@ class Loop:
             shutil.rmtree(staged, ignore_errors=True)
             staged.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(str(model), staged)
+        if record.status == "keep" and self.best is not None and record.parent != self.best.commit:  # see assess.py
+            raise RuntimeError(f"{record.experiment} was judged on {record.parent[:8]}, not on the best")
         self.ledger.append(record)
         if record.status == "keep":
-            if not self.workspace.fast_forward(self.config.branch, record.commit):
-                raise RuntimeError(f"{record.experiment}: {record.commit} does not descend from the branch tip")
+            self.workspace.fast_forward(self.config.branch, record.commit)
             self.best = record
             if model is not None:
                 _install(self.campaign, record.number)

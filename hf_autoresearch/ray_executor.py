@@ -34,7 +34,7 @@ from hf_autoresearch.tamper import PACKAGE
 from hf_autoresearch.trial import TrialEnv, TrialResult, TrialSpec, run_trial, score
 
 
-def _ray():
+def import_ray():
     try:
         import ray
     except ImportError as err:
@@ -46,7 +46,7 @@ class RayExecutor:
     name = "ray"
 
     def __init__(self, campaign, workers: int | None = None, gpus_per_experiment: int = 1, address: str | None = None):
-        ray = self.ray = _ray()
+        ray = self.ray = import_ray()
         self.started_ray = not ray.is_initialized()
         if self.started_ray:  # a local Ray unless an address is given (or RAY_ADDRESS is set)
             ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="warning")

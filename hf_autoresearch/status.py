@@ -64,6 +64,10 @@ def print_status(folder: Path, console: Console | None = None) -> None:
 
     for line in comparison_lines(folder, records):
         console.print(line)
+    from hf_autoresearch.slots import lines as slot_lines
+
+    for line in slot_lines(folder):  # a run in progress: what each slot is doing
+        console.print(f"running: {escape(line)}")
 
 
 def agent_cost_line(records) -> str:

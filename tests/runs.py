@@ -72,8 +72,9 @@ class FakeExecutor:
 
     name = "fake"
 
-    def __init__(self, folder: Path, workers: int = 1):
+    def __init__(self, folder: Path, workers: int = 1, holdout_seconds: float = 0.0):
         self.folder = Path(folder)
+        self.holdout_seconds = holdout_seconds
         self.workers = workers
         self.holdout_calls = 0
         self.specs: list[TrialSpec] = []
@@ -115,9 +116,14 @@ class FakeExecutor:
     def score_holdout(self, result: TrialResult) -> Future:
         with self.lock:
             self.holdout_calls += 1
-        result.holdout = result.selection - 0.1
-        result.scores["holdout"] = {"accuracy": result.holdout, "macro_f1": 0.0}
-        return self._run(lambda: result)
+
+        def holdout() -> TrialResult:
+            time.sleep(self.holdout_seconds)
+            result.holdout = result.selection - 0.1
+            result.scores["holdout"] = {"accuracy": result.holdout, "macro_f1": 0.0}
+            return result
+
+        return self._run(holdout)
 
     def model(self, result: TrialResult) -> Path | None:
         return result.model_dir

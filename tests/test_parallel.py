@@ -5,6 +5,8 @@ whose in-flight experiments a --resume runs again."""
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import re
 import signal
 import subprocess
@@ -16,6 +18,7 @@ import pytest
 from conftest import git, make_patch
 from runs import FakeExecutor, record_baseline, run_loop, start_run
 
+from hf_autoresearch import slots
 from hf_autoresearch.agents.replay import ReplayAgent
 from hf_autoresearch.errors import UserError
 from hf_autoresearch.executor import slot_shares
@@ -100,7 +103,8 @@ def test_two_workers_overlap_finish_out_of_order_and_keep_the_branch_linear(reci
     assert keep.parent == base_record.commit
     refs = git(Path(run.config.repo), "for-each-ref", "--format=%(refname)", "refs/autoresearch/par")
     assert refs.split() == [f"refs/autoresearch/par/exp-000{n}" for n in (1, 2, 3)]
-    assert not (run.folder / "pending").exists() or not list((run.folder / "pending").iterdir())
+    assert not list((run.folder / "pending").iterdir())
+    assert not (run.folder / slots.SLOTS_FILE).exists()  # written while it ran, gone when it ended
 
 
 def test_a_stale_candidate_is_reapplied_onto_the_new_best_or_discarded_on_conflict(recipe, banking_subset, tmp_path):
@@ -144,6 +148,22 @@ def test_a_candidate_that_only_beats_a_stale_parent_is_not_kept(recipe, banking_
     # --no-confirm still trains a re-applied commit once: the kept commit must be the one that was trained
     assert b.status == "discard" and [t["kind"] for t in b.trials] == ["first run", "re-applied"]
     assert "does not clear the threshold" in b.reason
+
+
+def test_no_decision_is_taken_against_a_best_whose_keep_is_still_being_recorded(recipe, banking_subset, tmp_path):
+    """A is decided a keep and scored on the holdout (slowly); B, proposed on the same parent, clears meanwhile.
+    B must wait and then be judged on top of A (re-applied), not kept on the old best beside A."""
+    patches = tmp_path / "patches"
+    fake_patch(recipe, patches, "1.patch", "A", GAIN_A=0.2, DELAY_A=0.1)
+    fake_patch(recipe, patches, "2.patch", "B", GAIN_B=0.2, DELAY_B=0.8)
+    run = start(recipe, banking_subset, tmp_path, "barrier", baseline_repeats=1, confirm=False)
+    run_loop(run, ReplayAgent(patches), FakeExecutor(tmp_path / "models", workers=2, holdout_seconds=1.5))
+    by_number = {r.number: r for r in Ledger(run.folder).records()}
+    a, b = by_number[1], by_number[2]
+    assert a.status == "keep" and b.status == "keep"
+    assert b.parent == a.commit and b.decision["best_experiment"] == 1  # judged on top of A
+    assert [t["kind"] for t in b.trials] == ["first run", "re-applied"]
+    assert b.trials[0]["finished_at"] < a.trials[0]["finished_at"] + 1.5  # B was ready while A was recorded
 
 
 def test_slot_shares_split_gpus_and_cpu_threads():
@@ -213,9 +233,23 @@ def test_a_killed_driver_leaves_nothing_running_and_resume_reruns_what_was_in_fl
     assert all(r.status == "discard" and len(r.trials) == 1 for r in records[1:]), [r.reason for r in records]
     assert _overlap(records[1].trials[0], records[2].trials[0])  # two at a time, on the two slots
     assert {records[1].trials[0]["slot"], records[2].trials[0]["slot"]} == {"local-0", "local-1"}
+    assert records[1].summary["threads"] == str(max(1, os.cpu_count() // 2))  # each slot's share of the CPU
     assert not list((folder / "pending").iterdir())
     assert not owned_processes(owner)
 
 
 def _overlap(a: dict, b: dict) -> bool:
     return a["started_at"] < b["finished_at"] and b["started_at"] < a["finished_at"]
+
+
+def test_the_slots_view_shows_a_live_run_only(tmp_path):
+    started = time.time() - 20
+    running = {"slot": "local-0", "experiment": 7, "run": 1, "kind": "confirmation", "phase": "training"}
+    slots.write(tmp_path, [{**running, "started": started}, {"slot": "local-1"}], budget=60)
+    first, second = slots.lines(tmp_path)
+    assert first.startswith("local-0  exp-0007 run 2 (confirmation)  training 0:2") and "0:3" in first  # ~40 s left
+    assert second == "local-1  idle"
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    data = json.loads((tmp_path / slots.SLOTS_FILE).read_text())
+    (tmp_path / slots.SLOTS_FILE).write_text(json.dumps({**data, "pid": int(gone.stdout)}))
+    assert slots.lines(tmp_path) == []  # its writer is gone: the run is not running
