@@ -3,13 +3,13 @@
 The larger model is trained with the run's *original* train.py (the commit of its baseline exp-0000), on the run's
 train split, under the run's budget (or --budget), or only evaluated (--no-train, for an instruct model that already
 does the task). Either way the same frozen evaluation scores it on the selection and the holdout split. The result is
-written to <run>/larger-baseline.json, not to the ledger: it is a reference point, not an experiment.
+written to <run>/larger-baseline.json, not to the ledger: it is a reference point, not an experiment. The comparison
+`status`, `report` and the model card show is summary.RunSummary's.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import shutil
 import tempfile
 import time
@@ -17,14 +17,15 @@ from pathlib import Path
 
 from hf_autoresearch.errors import UserError
 from hf_autoresearch.evaluation import EvalSetup, EvaluationError, Evaluator
-from hf_autoresearch.ledger import ExperimentRecord, Ledger
+from hf_autoresearch.ledger import Ledger
 from hf_autoresearch.metrics import metric_path
 from hf_autoresearch.recipe import Recipe, load_recipe
 from hf_autoresearch.runner import TrainingJob, run_training
+from hf_autoresearch.summary import LARGER_BASELINE_FILE, count_parameters
 from hf_autoresearch.tasks import get_task
 from hf_autoresearch.workspace import git
 
-BASELINE_FILE = "larger-baseline.json"
+BASELINE_FILE = LARGER_BASELINE_FILE
 
 
 class BaselineError(UserError):
@@ -52,25 +53,6 @@ def find_run(run_dir: Path, recipe_dir: Path, tag: str | None) -> Path:
     if not runs:
         raise BaselineError(f"no run of {recipe_name} in {run_dir}; {start}")
     return runs[-1]
-
-
-def count_parameters(model_dir: str | Path) -> int | None:
-    """Parameters stored in a saved model's safetensors files (read from their headers, no weights loaded).
-
-    For a PEFT adapter folder, the parameters of the base it names are added.
-    """
-    folder = Path(model_dir)
-    total = 0
-    for file in sorted(folder.glob("*.safetensors")):
-        with file.open("rb") as f:
-            header = json.loads(f.read(int.from_bytes(f.read(8), "little")))
-        total += sum(math.prod(v["shape"]) for k, v in header.items() if k != "__metadata__")
-    adapter = folder / "adapter_config.json"
-    if adapter.is_file():
-        base = json.loads(adapter.read_text()).get("base_model_name_or_path", "")
-        base_count = count_parameters(base) if base and Path(base).is_dir() else None
-        total += base_count or 0
-    return total or None
 
 
 def _local_model(model: str) -> str:
@@ -226,56 +208,3 @@ def _evaluate(recipe, folder: Path, model_dir: str, scratch: Path, result: dict,
             result[split] = float(scored["scores"][recipe.metric.name])
             seconds[split] = scored["wall_seconds"]
     result["eval_seconds"] = seconds
-
-
-# --- the comparison `status` prints ----------------------------------------------------------------
-def read_baseline(folder: Path) -> dict | None:
-    try:
-        return json.loads((Path(folder) / BASELINE_FILE).read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
-
-
-def relative_gain(best: float | None, base: float | None, direction: str) -> float | None:
-    """How much better `best` is than `base`, as a fraction of |base| (positive: the small model wins)."""
-    if best is None or base is None or base == 0:
-        return None
-    return (best - base) / abs(base) if direction == "maximize" else (base - best) / abs(base)
-
-
-def comparison_lines(folder: Path, records: list[ExperimentRecord]) -> list[str]:
-    """Two lines: the larger baseline, and the run's best against it; [] when no baseline was run."""
-    larger = read_baseline(folder)
-    if larger is None:
-        return []
-
-    def fmt(value) -> str:
-        return "—" if value is None else f"{value:.4f}"
-
-    def params(count) -> str:
-        return "?" if not count else f"{count / 1e6:.1f}M params"
-
-    seconds = larger.get("training_seconds") or larger.get("train_seconds") or 0.0
-    how = f"trained {seconds:.0f} s" if larger.get("trained") else "not trained"
-    head = f"larger baseline {Path(larger['model']).name} ({params(larger.get('num_params'))}, {how}): "
-    if larger.get("status") != "ok":
-        return [
-            head + f"{larger['status']} ({larger.get('reason', '').splitlines()[0] if larger.get('reason') else ''})"
-        ]
-    lines = [head + f"selection {fmt(larger.get('selection'))}, holdout {fmt(larger.get('holdout'))}"]
-    kept = [r for r in records if r.status == "keep"]
-    if kept:
-        best = kept[-1]
-        parts = []
-        for split in ("selection", "holdout"):
-            mine, theirs = getattr(best, split), larger.get(split)
-            if mine is None or theirs is None:
-                parts.append(f"{split} {fmt(mine)}")
-                continue
-            gain = relative_gain(mine, theirs, larger.get("direction", "maximize"))
-            rel = "n/a" if gain is None else f"{gain:+.1%}"
-            parts.append(f"{split} {fmt(mine)} ({mine - theirs:+.4f}, {rel} vs larger)")
-        seconds = best.summary.get("training_seconds") or best.train_seconds
-        count = count_parameters(Path(folder) / "models" / best.experiment)
-        lines.append(f"best {best.experiment} ({params(count)}, trained {seconds:.0f} s): " + ", ".join(parts))
-    return lines

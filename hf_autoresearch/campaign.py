@@ -18,11 +18,11 @@ from hf_autoresearch.data import write_splits
 from hf_autoresearch.errors import UserError
 from hf_autoresearch.ledger import Ledger, experiment_id
 from hf_autoresearch.metrics import metric_path
-from hf_autoresearch.options import RUN_FILE, RunConfig, now
+from hf_autoresearch.options import RUN_FILE, VERSION, RunConfig, now
 from hf_autoresearch.recipe import Recipe, load_recipe
 from hf_autoresearch.tamper import fingerprint
-from hf_autoresearch.tasks import Task, get_task, prepare_splits
-from hf_autoresearch.workspace import Workspace, check_branch_free, repo_root
+from hf_autoresearch.tasks import Task, get_task, prepare_splits, task_files
+from hf_autoresearch.workspace import Workspace, branch_exists, check_branch_free, repo_root
 
 
 class RunError(UserError):
@@ -100,31 +100,46 @@ def start(config: RunConfig, log=print) -> Campaign:
         agent_prices=str(Path(config.agent_prices).resolve()) if config.agent_prices else None,
         accelerate_args=list(recipe.accelerate.args),
         started_at=now(),
-        evaluation_hashes=fingerprint(metric_path(recipe.metric.module)),
+        evaluation_hashes=fingerprint(metric_path(recipe.metric.module), task_files(recipe.task)),
     )
     folder.mkdir(parents=True, exist_ok=True)
     _ignore_in_git(folder.parent)
-    prepare_data(config, recipe, folder, log)
-    workspace = Workspace.create(recipe.path, folder / "worktree", branch)
-    config.save(folder)  # last: a run folder without run.json is a start that did not finish
+    config.save(folder)  # first: a start cut short (Ctrl-C, a kill) is finished by --resume
+    return _finish_start(folder, config, recipe, log)
+
+
+def _finish_start(folder: Path, config: RunConfig, recipe: Recipe, log) -> Campaign:
+    """Prepare what a start has not prepared yet: the splits (written atomically), then the worktree."""
+    if not (folder / "splits").is_dir():
+        prepare_data(config, recipe, folder, log)
+    worktree = folder / "worktree"
+    if (worktree / ".git").exists() or branch_exists(Path(config.repo), config.branch):
+        workspace = Workspace.reopen(Path(config.repo), worktree, config.branch, Path(config.recipe_rel))
+    else:
+        workspace = Workspace.create(recipe.path, worktree, config.branch)
     return Campaign(folder, config, recipe, workspace)
 
 
-def resume(run_dir: Path, tag: str, overrides: dict | None = None) -> Campaign:
+def resume(run_dir: Path, tag: str, overrides: dict | None = None, log=print) -> Campaign:
     """Reopen run `tag`; options given again (a new --budget, say) apply from the next experiment on."""
     folder = Path(run_dir).resolve() / tag
     if not (folder / RUN_FILE).is_file():
-        hint = " (its start did not finish: remove the folder and start again)" if folder.is_dir() else ""
-        raise RunError(f"no run {tag!r} in {folder.parent}{hint}; `hf-autoresearch status` lists the runs")
+        raise RunError(f"no run {tag!r} in {folder.parent}; `hf-autoresearch status` lists the runs")
     config = RunConfig.load(folder)
     if overrides:
         config = config.with_overrides(overrides)
-    workspace = Workspace.reopen(Path(config.repo), folder / "worktree", config.branch, Path(config.recipe_rel))
-    recipe = load_recipe(workspace.worktree / config.recipe_rel)
-    if not config.task:  # run.json of version 1
-        config.task = recipe.task
+    if not (folder / "splits").is_dir() or not (folder / "worktree" / ".git").exists():
+        log("finishing the start of this run (it was cut short)")
+        campaign = _finish_start(folder, config, load_recipe(config.recipe), log)
+    else:
+        workspace = Workspace.reopen(Path(config.repo), folder / "worktree", config.branch, Path(config.recipe_rel))
+        campaign = Campaign(folder, config, load_recipe(workspace.worktree / config.recipe_rel), workspace)
+    if config.version < VERSION:  # an earlier version hashed fewer files: take the evaluation code as it is now
+        log(f"run.json of version {config.version}: the tamper check now covers every file of the package")
+        config.task = config.task or campaign.recipe.task
+        config.evaluation_hashes = fingerprint(metric_path(campaign.recipe.metric.module), task_files(config.task))
+        config.version = VERSION
     config.save(folder)
-    campaign = Campaign(folder, config, recipe, workspace)
     best = campaign.ledger.best()
     if best is not None:
         workspace.reset(best.commit)  # drops whatever an interrupted experiment left behind

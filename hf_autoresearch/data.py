@@ -58,7 +58,8 @@ def load_local_file(file: Path) -> datasets.Dataset:
 
 
 def load_source(source: str) -> dict[str, datasets.Dataset]:
-    """The `train` and `test` splits of `source`: a local folder with train.* / test.*, or a Hub dataset id."""
+    """The `train` and `test` splits of `source`: a local folder with train.* / test.*, or a Hub dataset id (whose
+    test split may be missing: the task then carves a holdout from train)."""
     folder = Path(source).expanduser()
     if folder.is_dir():
         out = {}
@@ -68,10 +69,9 @@ def load_source(source: str) -> dict[str, datasets.Dataset]:
     if source.startswith((".", "/", "~")) or folder.suffix:
         raise DataError(f"{source}: no such data folder; pass --data a folder with train.* and test.* or a Hub id")
     loaded = load_hub(source, "a local folder with train.* and test.*")
-    missing = {"train", "test"} - set(loaded)
-    if missing:
-        raise DataError(f"{source}: has splits {sorted(loaded)}, needs 'train' and 'test'")
-    return {"train": loaded["train"], "test": loaded["test"]}
+    if "train" not in loaded:
+        raise DataError(f"{source}: has splits {sorted(loaded)}, needs 'train' (and 'test', else one is carved)")
+    return {split: loaded[split] for split in ("train", "test") if split in loaded}
 
 
 def carve(rows: list[dict], fraction: float, seed: int, label_column: str) -> tuple[list[dict], list[dict]]:

@@ -34,6 +34,7 @@ from hf_autoresearch import reaper
 from hf_autoresearch.errors import UserError
 from hf_autoresearch.evaluation import EvalSetup, Evaluator
 from hf_autoresearch.runner import OWNER_VARIABLE, THREAD_VARIABLES, kill_owned
+from hf_autoresearch.tasks import task_files
 from hf_autoresearch.trial import TrialEnv, TrialResult, TrialSpec, run_trial, score
 
 
@@ -58,6 +59,7 @@ def trial_env(campaign) -> TrialEnv:
         metric=campaign.recipe.metric.name,
         metric_dir=campaign.metric_dir,
         evaluation_hashes=config.evaluation_hashes,
+        hashed_extra=tuple(task_files(config.task)),
         accelerate_args=tuple(config.accelerate_args),
         sandbox_hidden=tuple(hidden_paths(campaign.folder.parent, config.data)) if config.sandbox else None,
         samples_dir=campaign.folder / "samples",

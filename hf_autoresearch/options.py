@@ -135,6 +135,7 @@ class RunConfig:
             data = json.loads(file.read_text())
         except (OSError, json.JSONDecodeError) as err:
             raise UserError(f"{file}: cannot read the run's configuration ({err})") from err
+        data.setdefault("version", 1)
         data.update(data.pop("agent_options", None) or {})  # version 1 nested the agent's options
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)

@@ -148,6 +148,7 @@ def _payload(campaign, env: TrialEnv) -> dict:
         "metric": _pack(env.metric_dir),
         "metric_name": env.metric_dir.name,  # evaluate.load(folder) loads folder/<folder name>.py
         "hashes": relative_hashes(env.evaluation_hashes, env.metric_dir),
+        "hashed_extra": [str(p) for p in env.hashed_extra],
         "run": f"{campaign.folder}@{uuid.uuid4().hex[:8]}",  # this session of the run: workers key their cache by it
         "setup": _setup(campaign),
         "env": {
@@ -167,7 +168,8 @@ def _setup(campaign) -> dict:
 
 
 def relative_hashes(hashes: dict[str, str], metric_dir: Path) -> dict[str, str]:
-    """The evaluation hashes keyed by place ("metric/x.py", "package/tasks/y.py"), not by this machine's paths."""
+    """The evaluation hashes keyed by place ("metric/x.py", "package/tasks/y.py"), not by this machine's paths; a
+    file outside both (a task given by import path) keeps its path ("path//abs/x.py"): it must be there on a node."""
     out = {}
     for path, digest in hashes.items():
         path = Path(path)
@@ -175,12 +177,14 @@ def relative_hashes(hashes: dict[str, str], metric_dir: Path) -> dict[str, str]:
             out["metric/" + path.relative_to(metric_dir).as_posix()] = digest
         elif path.is_relative_to(PACKAGE):
             out["package/" + path.relative_to(PACKAGE).as_posix()] = digest
+        else:
+            out["path/" + path.as_posix()] = digest
     return out
 
 
 def absolute_hashes(hashes: dict[str, str], metric_dir: Path) -> dict[str, str]:
     """The inverse on a worker: its own installed package, the metric as shipped."""
-    roots = {"metric": Path(metric_dir), "package": PACKAGE}
+    roots = {"metric": Path(metric_dir), "package": PACKAGE, "path": Path("/")}
     return {str(roots[key.split("/", 1)[0]] / key.split("/", 1)[1]): digest for key, digest in hashes.items()}
 
 
@@ -220,6 +224,7 @@ class _Workdir:
             metric=e["metric"],
             metric_dir=self.metric,
             evaluation_hashes=absolute_hashes(data["hashes"], self.metric),
+            hashed_extra=tuple(Path(p) for p in data["hashed_extra"]),
             accelerate_args=tuple(e["accelerate_args"]),
             sandbox_hidden=(self.root / "eval",) if e["sandbox"] else None,
         )

@@ -1,8 +1,7 @@
-"""`hf-autoresearch report TAG`: progress.png, report.md and report.html in the run folder.
+"""`hf-autoresearch report TAG`: progress.png (plot.py), report.md and report.html in the run folder.
 
-The plot follows autoresearch's progress.png: every experiment's selection score in order, discards faded, the
-running best as a step line, failures marked at the bottom, with the noise band around the baseline and the larger
-baseline when the run has them. The report says what the run found and what each kept edit changed.
+The report renders summary.RunSummary (best against baseline against larger baseline, gains, noise, rate, cost),
+then what each kept edit changed, then every experiment.
 """
 
 from __future__ import annotations
@@ -11,14 +10,8 @@ import html
 import re
 from pathlib import Path
 
-from hf_autoresearch.runinfo import RunInfo, larger_baseline, noise_floor, short, total_agent_cost
-
-FAILED = {
-    "crash": ("X", "#d62728", "crash"),
-    "timeout": ("X", "#ff7f0e", "timeout"),
-    "invalid": ("s", "#9467bd", "invalid edit"),
-}
-KEEP, DISCARD, BEST, HOLDOUT = "#2ca02c", "#9a9a9a", "#1a7f37", "#1f77b4"
+from hf_autoresearch.plot import plot_progress
+from hf_autoresearch.summary import RunSummary, format_params, relative_gain, short, signed_gain
 
 
 def _fmt(value: float | None, digits: int = 4) -> str:
@@ -33,173 +26,27 @@ def _signed(value: float | None) -> str:
     return "" if value is None else f"{value:+.4f}"
 
 
-def running_best(info: RunInfo) -> list[tuple[int, float]]:
-    """(experiment number, best selection so far) at every keep."""
-    return [(r.number, r.selection) for r in info.kept if r.selection is not None]
-
-
-# --- the plot ----------------------------------------------------------------------------------------
-def plot_progress(info: RunInfo, path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
-
-    records = info.records
-    fig, ax = plt.subplots(figsize=(12, 6.75), dpi=150)
-    kept = [r for r in records if r.status == "keep" and r.selection is not None]
-    discarded = [r for r in records if r.status == "discard" and r.selection is not None]
-    values = [r.selection for r in kept + discarded]
-    values += [r.holdout for r in kept if r.holdout is not None]
-    noise, larger = noise_floor(info), larger_baseline(info)
-    base = info.baseline
-    k = (noise or {}).get("z") or 2.0
-    if noise and noise.get("mean") is not None:
-        low, high = noise["mean"] - k * noise["std"], noise["mean"] + k * noise["std"]
-        ax.axhspan(
-            low, high, color=HOLDOUT, alpha=0.10, lw=0, label=f"noise floor: baseline ± {k:g}σ (σ={noise['std']:.4f})"
-        )
-        values += [low, high]
-    if larger and larger.get("selection") is not None:
-        ax.axhline(
-            larger["selection"],
-            color="#6f42c1",
-            ls="--",
-            lw=1.4,
-            label=f"larger baseline {short(larger['model'], 40)}: {larger['selection']:.4f}",
-        )
-        values.append(larger["selection"])
-    if base is not None and base.selection is not None:
-        ax.axhline(base.selection, color="#555555", ls=":", lw=1.0, label=f"baseline: {base.selection:.4f}")
-
-    if discarded:
-        ax.scatter(
-            [r.number for r in discarded],
-            [r.selection for r in discarded],
-            s=28,
-            color=DISCARD,
-            alpha=0.45,
-            lw=0,
-            label="discarded",
-            zorder=3,
-        )
-    steps = running_best(info)
-    if steps:
-        last = max(r.number for r in records)
-        xs = [n for n, _ in steps] + [last]
-        ys = [s for _, s in steps] + [steps[-1][1]]
-        ax.step(xs, ys, where="post", color=BEST, lw=2.2, alpha=0.85, label="running best", zorder=4)
-    if kept:
-        ax.scatter(
-            [r.number for r in kept],
-            [r.selection for r in kept],
-            s=70,
-            color=KEEP,
-            edgecolor="#0b4d1f",
-            lw=0.8,
-            label="kept (selection)",
-            zorder=5,
-        )
-    with_holdout = [r for r in kept if r.holdout is not None]
-    if with_holdout:
-        ax.scatter(
-            [r.number for r in with_holdout],
-            [r.holdout for r in with_holdout],
-            s=42,
-            marker="D",
-            facecolor="none",
-            edgecolor=HOLDOUT,
-            lw=1.2,
-            label="holdout of keeps (reported, never decides)",
-            zorder=5,
-        )
-    for r in kept:
-        if r.number == 0:
-            continue
-        ax.annotate(
-            short(r.description, 36),
-            (r.number, r.selection),
-            xytext=(6, 7),
-            textcoords="offset points",
-            fontsize=8,
-            rotation=16,
-            color="#0b4d1f",
-            zorder=6,
-        )
-
-    # failures have no score: mark them along the bottom of the axes
-    ymin, ymax = (min(values), max(values)) if values else (0.0, 1.0)
-    if not values:
-        ax.text(0.5, 0.55, "no experiment produced a score yet", transform=ax.transAxes, ha="center", color="#555555")
-        ax.set_yticks([])
-    pad = (ymax - ymin) * 0.12 or 0.05
-    ax.set_ylim(ymin - 2 * pad, ymax + 3.2 * pad)
-    marker_y = ymin - 1.4 * pad
-    if any(r.status in FAILED for r in records):  # a faint floor under which the runs without a score sit
-        ax.axhline(ymin - 0.8 * pad, color="#cccccc", lw=0.8, ls="--", zorder=1)
-        ax.text(0.005, marker_y, "no score ", transform=ax.get_yaxis_transform(), ha="right", va="center", fontsize=8)
-    for status, (marker, color, label) in FAILED.items():
-        failed = [r.number for r in records if r.status == status]
-        if failed:
-            ax.scatter(
-                failed,
-                [marker_y] * len(failed),
-                marker=marker,
-                s=60,
-                color=color,
-                label=f"{label} ({len(failed)})",
-                zorder=5,
-            )
-
-    n_after = sum(r.number > 0 for r in records)
-    n_kept = sum(r.status == "keep" and r.number > 0 for r in records)
-    counted = f"{_plural(n_after, 'experiment')}, {_plural(n_kept, 'kept improvement')}"
-    ax.set_title(
-        f"{info.recipe_name} · run {info.tag}: {counted}",
-        fontsize=13,
-        loc="left",
-        pad=22,
-    )
-    cfg = info.config
-    model = str(cfg.get("model", ""))
-    model = Path(model).name if model.startswith("/") else model  # a local folder: its name says enough here
-    subtitle = f"{short(model, 60)} · {cfg.get('budget', 0):.0f} s budget · agent {cfg.get('agent', '')}"
-    if steps and base is not None and base.selection is not None and steps[-1][0] != base.number:
-        subtitle += f" · best {steps[-1][1]:.4f} vs baseline {base.selection:.4f}"
-    ax.text(0, 1.015, subtitle, transform=ax.transAxes, fontsize=9, color="#555555")
-    ax.set_xlabel("experiment")
-    better = "higher" if info.direction == "maximize" else "lower"
-    ax.set_ylabel(f"selection {info.metric} ({better} is better)")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    if records:
-        ax.set_xlim(-0.6, max(r.number for r in records) + 1.2)
-    ax.grid(alpha=0.25)
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.11), ncol=4, fontsize=8.5, frameon=False)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
-
-
 # --- the report as blocks, written out as markdown and html ------------------------------------------
-def _summary_rows(info: RunInfo) -> list[list[str]]:
-    base, best, larger = info.baseline, info.best, larger_baseline(info)
+def _gain(info: RunSummary, value: float | None, ref: float | None) -> str:
+    """Absolute gain (positive: better, whatever the direction) and the same relative to the reference."""
+    absolute = signed_gain(value, ref, info.direction)
+    if absolute is None:
+        return ""
+    relative = relative_gain(value, ref, info.direction)
+    return f"{absolute:+.4f}" + ("" if relative is None else f" ({relative:+.1%})")
+
+
+def _summary_rows(info: RunSummary) -> list[list[str]]:
+    """Baseline, best (gains over the baseline) and the larger baseline (the best's gains over it)."""
+    base, best, larger = info.baseline, info.best, info.larger
+    model = f"`{info.config.model}`"
     rows = []
-
-    def gain(value: float | None, ref: float | None) -> str:
-        if value is None or ref is None:
-            return ""
-        rel = f" ({(value - ref) / abs(ref):+.1%})" if ref else ""
-        return f"{value - ref:+.4f}{rel}"
-
     if base is not None:
         rows.append(
             [
-                "baseline (exp-0000)",
-                f"`{info.config.get('model', '')}`",
+                f"baseline ({base.experiment})",
+                model,
+                format_params(info.params_of(base)),
                 _fmt(base.selection),
                 _fmt(base.holdout),
                 "",
@@ -210,87 +57,90 @@ def _summary_rows(info: RunInfo) -> list[list[str]]:
         rows.append(
             [
                 f"**best ({best.experiment})**",
-                f"`{info.config.get('model', '')}`",
+                model,
+                format_params(info.params),
                 f"**{_fmt(best.selection)}**",
                 f"**{_fmt(best.holdout)}**",
-                gain(best.selection, base.selection if base else None),
-                gain(best.holdout, base.holdout if base else None),
+                _gain(info, best.selection, base.selection),
+                _gain(info, best.holdout, base.holdout),
             ]
         )
-    if larger:
+    if larger is not None and larger.ok:
         ref = best or base
         rows.append(
             [
                 "larger baseline",
-                f"`{larger['model']}`" + (f" ({larger['params_M']:.0f}M)" if larger.get("params_M") else ""),
-                _fmt(larger["selection"]),
-                _fmt(larger["holdout"]),
-                "best " + gain(ref.selection, larger["selection"]) if ref else "",
-                "best " + gain(ref.holdout, larger["holdout"]) if ref else "",
+                f"`{larger.model}`",
+                format_params(larger.num_params),
+                _fmt(larger.selection),
+                _fmt(larger.holdout),
+                "best " + _gain(info, ref.selection, larger.selection) if ref else "",
+                "best " + _gain(info, ref.holdout, larger.holdout) if ref else "",
             ]
         )
     return rows
 
 
-def report_blocks(info: RunInfo, image: str = "progress.png", hub: dict[int, dict] | None = None) -> list[tuple]:
+def _facts(info: RunSummary) -> list[str]:
+    after, counts = info.experiments, info.counts
+    facts = [
+        f"{_plural(len(after), 'experiment')} after the baseline: "
+        + ", ".join(f"{n} {s}" for s, n in counts.items() if n),
+        f"keep rate {info.keep_rate:.0%} ({counts['keep']} of {len(after)})"
+        if info.keep_rate is not None
+        else "no experiments after the baseline yet",
+        f"{info.experiments_per_hour:.1f} experiments per hour ({info.hours:.2f} h in experiments: agent, training, "
+        "evaluation)"
+        if info.experiments_per_hour is not None
+        else "no time recorded",
+    ]
+    if info.agent_cost is not None:
+        per = f", ${info.cost_per_keep:.2f} per kept improvement" if info.cost_per_keep is not None else ""
+        facts.append(f"agent cost ${info.agent_cost:.2f}{per}")
+    if info.noise is not None:
+        facts.append(
+            f"noise floor: the baseline trained {len(info.noise.scores)} times scores {_fmt(info.noise.mean)} ± "
+            f"{info.noise.std:.4f} (std); keeps had to gain more than {info.threshold:.4f}"
+        )
+    if info.gap is not None:
+        warning = " — the holdout did not improve: the keeps may fit the selection split"
+        facts.append(
+            f"selection gain {info.gain('selection'):+.4f}, holdout gain {info.gain('holdout'):+.4f}, gap "
+            f"{info.gap:+.4f}" + (warning if info.holdout_disagrees else "")
+        )
+    if info.larger is not None and not info.larger.ok:
+        facts.append(f"the larger baseline `{info.larger.model}` ended in {info.larger.status}")
+    return facts
+
+
+def report_blocks(info: RunSummary, image: str = "progress.png", hub: dict[int, dict] | None = None) -> list[tuple]:
     hub = hub or {}
     records = info.records
-    after = [r for r in records if r.number > 0]
-    kept_after = [r for r in after if r.status == "keep"]
-    counts = {s: sum(r.status == s for r in after) for s in ("keep", "discard", "crash", "timeout", "invalid")}
-    hours = sum(r.total_seconds for r in records) / 3600
-    cost = total_agent_cost(records)
-    noise = noise_floor(info)
+    kept_after = [r for r in info.experiments if r.status == "keep"]
     cfg = info.config
     blocks: list[tuple] = [
         ("h1", f"Run {info.tag} · {info.recipe_name}"),
         (
             "p",
-            f"Model `{cfg.get('model', '')}` on `{cfg.get('data', '')}`, agent `{cfg.get('agent', '')}`, "
-            f"{cfg.get('budget', 0):.0f} s of training per experiment, metric `{info.metric}` ({info.direction}). "
-            f"Git branch `{cfg.get('branch', '')}`; started {cfg.get('started_at', '')}.",
+            f"Model `{cfg.model}` on `{cfg.data}`, agent `{cfg.agent}`, {cfg.budget:.0f} s of training per "
+            f"experiment, metric `{info.metric}` ({info.direction}). Git branch `{cfg.branch}`; started "
+            f"{cfg.started_at}.",
         ),
         ("h2", "Summary"),
-        ("table", ["", "model", "selection", "holdout", "selection gain", "holdout gain"], _summary_rows(info)),
+        (
+            "table",
+            ["", "model", "params", "selection", "holdout", "selection gain", "holdout gain"],
+            _summary_rows(info),
+        ),
+        ("ul", _facts(info)),
+        ("img", image, f"progress of run {info.tag}"),
     ]
-    facts = [
-        f"{_plural(len(after), 'experiment')} after the baseline: "
-        + ", ".join(f"{n} {s}" for s, n in counts.items() if n),
-        f"keep rate {len(kept_after) / len(after):.0%} ({len(kept_after)} of {len(after)})"
-        if after
-        else "no experiments after the baseline yet",
-        f"{len(records) / hours:.1f} experiments per hour ({hours:.2f} h in experiments: agent, training, evaluation)"
-        if hours > 0
-        else "no time recorded",
-    ]
-    if cost is not None:
-        per = f", ${cost / len(kept_after):.2f} per kept improvement" if kept_after else ""
-        facts.append(f"agent cost ${cost:.2f}{per}")
-    if noise:
-        facts.append(
-            f"noise floor: the baseline retrained scores {_fmt(noise['mean'])} ± {noise['std']:.4f} (std)"
-            + (f"; keeps had to gain more than {noise['threshold']:.4f}" if noise.get("threshold") else "")
-        )
-    best, base = info.best, info.baseline
-    if best is not None and base is not None and best is not base and None not in (best.holdout, base.holdout):
-        sel_gain = (best.selection - base.selection) * (1 if info.direction == "maximize" else -1)
-        hold_gain = (best.holdout - base.holdout) * (1 if info.direction == "maximize" else -1)
-        facts.append(
-            f"selection gain {sel_gain:+.4f}, holdout gain {hold_gain:+.4f}"
-            + (
-                " — the holdout did not improve: the keeps may fit the selection split"
-                if hold_gain <= 0 < sel_gain
-                else ""
-            )
-        )
-    blocks += [("ul", facts), ("img", image, f"progress of run {info.tag}")]
-
     blocks.append(("h2", "Kept experiments"))
     if not kept_after:
         blocks.append(("p", "No experiment beat the baseline."))
-    previous = base
+    previous = info.baseline
     for r in kept_after:
-        gain = None if previous is None or previous.selection is None else r.selection - previous.selection
+        gain = signed_gain(r.selection, previous.selection, info.direction)
         line = (
             f"selection **{_fmt(r.selection)}** ({_signed(gain)} over {previous.experiment if previous else '–'}), "
             f"holdout {_fmt(r.holdout)}; trained {r.train_seconds:.0f} s; git commit `{r.commit[:12]}`"
@@ -316,7 +166,7 @@ def report_blocks(info: RunInfo, image: str = "progress.png", hub: dict[int, dic
 
 
 def _is_number(cell: str) -> bool:
-    return bool(re.fullmatch(r"\**[+-]?[\d.]+\**( \([+-][\d.]+%\))?|–|", cell.replace("best ", "")))
+    return bool(re.fullmatch(r"\**[+-]?[\d.]+[KMB]?\**( \([+-][\d.]+%\))?|–|\?|", cell.replace("best ", "")))
 
 
 def to_markdown(blocks: list[tuple]) -> str:
@@ -404,7 +254,7 @@ def _hub_entries(folder: Path) -> dict[int, dict]:
 
 def write_report(folder: Path) -> dict[str, Path]:
     """Write progress.png, report.md and report.html into the run folder; their paths."""
-    info = RunInfo.load(folder)
+    info = RunSummary.load(folder)
     folder = info.folder
     paths = {"png": folder / "progress.png", "md": folder / "report.md", "html": folder / "report.html"}
     plot_progress(info, paths["png"])

@@ -1,15 +1,15 @@
-"""`hf-autoresearch status`: a run's experiments as a table, with the best against the baseline."""
+"""`hf-autoresearch status`: a run's experiments as a table, then its summary (summary.RunSummary) as lines."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from hf_autoresearch.ledger import Ledger
+from hf_autoresearch.ledger import ExperimentRecord
+from hf_autoresearch.summary import RunSummary, comparison_lines, signed_gain
 
 STATUS_STYLE = {"keep": "bold green", "discard": "dim", "crash": "red", "timeout": "yellow", "invalid": "magenta"}
 
@@ -20,15 +20,14 @@ def _fmt(value: float | None) -> str:
 
 def print_status(folder: Path, console: Console | None = None) -> None:
     console = console or Console(width=None if Console().is_terminal else 160)
-    folder = Path(folder)
-    config = json.loads((folder / "run.json").read_text())
-    records = Ledger(folder).records()
-    table = Table(title=f"run {config['tag']}  ({config['recipe_rel']}, branch {config['branch']})")
+    summary = RunSummary.load(folder)
+    config = summary.config
+    table = Table(title=f"run {summary.tag}  ({config.recipe_rel}, branch {config.branch})")
     for column in ("experiment", "status", "selection", "holdout", "train s", "total s", "commit"):
         numeric = column in ("selection", "holdout", "train s", "total s")
         table.add_column(column, justify="right" if numeric else "left", no_wrap=True)
     table.add_column("description", overflow="fold", ratio=1)
-    for r in records:
+    for r in summary.records:
         description = r.description if not r.reason else f"{r.description} ({r.reason.splitlines()[0][:70]})"
         table.add_row(
             r.experiment,
@@ -41,28 +40,7 @@ def print_status(folder: Path, console: Console | None = None) -> None:
             escape(description),
         )
     console.print(table)
-    kept = [r for r in records if r.status == "keep"]
-    if kept:
-        base, best = kept[0], kept[-1]
-        line = f"best {best.experiment}: selection {_fmt(best.selection)} (baseline {_fmt(base.selection)})"
-        if best.holdout is not None and base.holdout is not None:
-            line += f", holdout {_fmt(best.holdout)} (baseline {_fmt(base.holdout)})"
-        counts = {s: sum(r.status == s for r in records) for s in STATUS_STYLE}
-        console.print(line + "  ·  " + ", ".join(f"{n} {s}" for s, n in counts.items() if n))
-        noise = base.decision.get("noise")
-        if noise and len(noise.get("scores", [])) > 1:
-            threshold = max(config.get("min_delta", 0.0), config.get("noise_z", 2.0) * noise["std"])
-            console.print(
-                f"noise floor: {len(noise['scores'])} baseline runs, mean {noise['mean']:.4f}, std "
-                f"{noise['std']:.4f}; a keep must gain more than {threshold:.4f}"
-            )
-        for message in holdout_gap(base, best):
-            console.print(message)
-    if any(r.agent_usage for r in records):
-        console.print(agent_cost_line(records))
-    from hf_autoresearch.baseline import comparison_lines
-
-    for line in comparison_lines(folder, records):
+    for line in summary_lines(summary):
         console.print(line)
     from hf_autoresearch.slots import lines as slot_lines
 
@@ -70,22 +48,40 @@ def print_status(folder: Path, console: Console | None = None) -> None:
         console.print(f"running: {escape(line)}")
 
 
-def agent_cost_line(records) -> str:
-    """The agent's API usage summed over the run: dollars, then tokens by kind."""
-    total = {}
-    for r in records:
-        for key, value in r.agent_usage.items():
-            if isinstance(value, int):
-                total[key] = total.get(key, 0) + value
-    return (
-        f"agent cost ${sum(r.agent_cost for r in records):.4f}: {total.get('requests', 0)} requests, "
-        f"{total.get('input_tokens', 0)} input, {total.get('output_tokens', 0)} output, "
-        f"{total.get('cache_read_input_tokens', 0)} cache-read, {total.get('cache_creation_input_tokens', 0)} "
-        "cache-write tokens"
-    )
+def summary_lines(summary: RunSummary) -> list[str]:
+    """What `status` prints under the table (rich markup)."""
+    lines = []
+    base, best = summary.baseline, summary.best
+    if best is not None:
+        line = f"best {best.experiment}: selection {_fmt(best.selection)} (baseline {_fmt(base.selection)})"
+        if best.holdout is not None and base.holdout is not None:
+            line += f", holdout {_fmt(best.holdout)} (baseline {_fmt(base.holdout)})"
+        counts = ", ".join(f"{n} {s}" for s, n in summary.counts.items() if n)
+        rate = summary.experiments_per_hour
+        line += f"  ·  {len(summary.experiments)} experiments after the baseline" + (f": {counts}" if counts else "")
+        if rate is not None:
+            line += f"; {rate:.1f} experiments an hour"
+        lines.append(line)
+        if summary.noise is not None:
+            noise = summary.noise
+            lines.append(
+                f"noise floor: {len(noise.scores)} baseline runs, mean {noise.mean:.4f}, std {noise.std:.4f}; "
+                f"a keep must gain more than {summary.threshold:.4f}"
+            )
+        lines += holdout_gap(base, best, summary.direction)
+    if summary.agent_cost is not None:
+        lines.append(agent_cost_line(summary))
+    return lines + comparison_lines(summary)
 
 
-def holdout_gap(base, best) -> list[str]:
+def agent_cost_line(summary: RunSummary) -> str:
+    """The agent's API usage summed over the run: dollars, dollars an experiment, cache hit rate, tokens by kind."""
+    from hf_autoresearch.agents.pricing import usage_line
+
+    return usage_line(summary.records)
+
+
+def holdout_gap(base: ExperimentRecord, best: ExperimentRecord, direction: str | None = None) -> list[str]:
     """How much of the selection gain the holdout confirms; a warning when it did not improve at all.
 
     Choosing among many candidates on one split overfits that split: the holdout, never used to decide, shows how
@@ -93,9 +89,9 @@ def holdout_gap(base, best) -> list[str]:
     """
     if best is base or best.holdout is None or base.holdout is None:
         return []
-    sign = 1 if best.decision.get("direction", "maximize") == "maximize" else -1
-    selection_gain = sign * (best.selection - base.selection)
-    holdout_gain = sign * (best.holdout - base.holdout)
+    direction = direction or best.decision.get("direction", "maximize")
+    selection_gain = signed_gain(best.selection, base.selection, direction)
+    holdout_gain = signed_gain(best.holdout, base.holdout, direction)
     lines = [
         f"selection gain {selection_gain:+.4f}, holdout gain {holdout_gain:+.4f}: gap "
         f"{selection_gain - holdout_gain:+.4f} (the part of the gain that may be overfitting to the selection split)"

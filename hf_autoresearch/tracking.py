@@ -33,9 +33,8 @@ def experiment_metrics(record: ExperimentRecord, best: float | None) -> dict:
         metrics.update(_numbers(split, scores))
     metrics.update(_numbers("time", {**record.timings, "train": record.train_seconds, "total": record.total_seconds}))
     metrics.update(_numbers("config", record.proposal.get("params") or record.proposal))
-    cost = getattr(record, "agent_cost", None)
-    if isinstance(cost, int | float):
-        metrics["agent_cost_usd"] = float(cost)
+    if record.agent_usage:  # an agent with an API bill (replay and optuna record none)
+        metrics["agent_cost_usd"] = record.agent_cost
     return metrics
 
 

@@ -79,6 +79,7 @@ class TrialEnv:
     metric: str
     metric_dir: Path
     evaluation_hashes: dict
+    hashed_extra: tuple[Path, ...] = ()  # code outside the package the evaluation runs (a task given by import path)
     accelerate_args: tuple[str, ...] = ()
     sandbox_hidden: tuple[Path, ...] | None = None
     samples_dir: Path | None = None
@@ -132,7 +133,7 @@ def run_trial(
 def score(result: TrialResult, split: str, env: TrialEnv, evaluator: Evaluator) -> None:
     """Score the trial's model on `split` after the tamper check. A failed selection score makes the trial a crash;
     a failed holdout score (after the decision) is only noted in `reason`."""
-    verify(env.evaluation_hashes, env.metric_dir)
+    verify(env.evaluation_hashes, env.metric_dir, env.hashed_extra)
     samples = None
     if env.samples_dir is not None and result.spec.index == 0:
         samples = env.samples_dir / f"exp-{result.spec.number:04d}-{split}.jsonl"

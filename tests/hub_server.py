@@ -1,5 +1,7 @@
 """A local stand-in for the Hub's HTTP API: the endpoints huggingface_hub 2.4 calls to create a repo, a branch,
-a commit (preupload + ndjson commit, files sent inline), a tag, and to list refs and files.
+a commit (preupload + ndjson commit, files sent inline, parentCommit checked), a tag, and to list refs, commits
+and files. Tests inject failures: a 500 before a commit, a commit that lands but whose answer is lost, a 400, a 500
+on a tag, and a commit that hangs until released.
 
 It keeps repos in memory as commits of {path: bytes} so tests can check what arrived on which revision. It is a
 contract test of our client calls, not of the Hub: it cannot prove the real Hub accepts the card metadata, the
@@ -11,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import socket
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -55,7 +58,13 @@ class FakeHub:
         self.token = token
         self.repos: dict[str, Repo] = {}
         self.requests: list[tuple[str, str]] = []
-        self.fail_commits = 0  # answer the next N commits with a 500
+        self.fail_commits = 0  # answer the next N commits with a 500 (nothing lands)
+        self.lose_commit_answers = 0  # the next N commits land, then the connection drops without an answer
+        self.reject_commits = 0  # answer the next N commits with a 400 (a client error: nothing lands)
+        self.fail_tags = 0  # answer the next N tag creations with a 500 (the tag is not made)
+        self.reject_metadata = False  # answer validate-yaml with a 400 (the card's metadata is invalid)
+        self.hold_commits: threading.Event | None = None  # when set to an Event: commits wait until it is set
+        self.commit_requests = 0  # every POST to a commit endpoint, failed or not
         self.validated: list[str] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.endpoint = f"http://127.0.0.1:{self._server.server_address[1]}"
@@ -126,6 +135,7 @@ class FakeHub:
                     ("POST", "preupload"): self._preupload,
                     ("POST", "commit"): self._commit,
                     ("GET", "refs"): self._refs,
+                    ("GET", "commits"): self._commits,
                     ("GET", "tree"): self._tree,
                 }.get((method, action))
                 if handler is None:
@@ -156,6 +166,8 @@ class FakeHub:
             def _validate_yaml(self, payload):
                 hub.validated.append(payload["content"])
                 content = payload["content"]
+                if hub.reject_metadata:
+                    return self._reply(400, {"errors": [{"message": "model-index is invalid (injected)"}]})
                 if content.startswith("---"):
                     try:
                         yaml.safe_load(content.split("---")[1])
@@ -173,6 +185,9 @@ class FakeHub:
 
             def _tag(self, repo_id, repo, rest):
                 payload = json.loads(self._body())
+                if hub.fail_tags > 0:
+                    hub.fail_tags -= 1
+                    return self._error(500, "Internal Error (injected by the test)")
                 if payload["tag"] in repo.tags:
                     return self._error(409, "Tag already exists")
                 repo.tags[payload["tag"]] = repo.resolve(rest[0]).oid
@@ -194,13 +209,22 @@ class FakeHub:
 
             def _commit(self, repo_id, repo, rest):
                 lines = [json.loads(line) for line in self._body().splitlines() if line.strip()]
+                hub.commit_requests += 1
+                if hub.hold_commits is not None:
+                    hub.hold_commits.wait(timeout=60)
                 if hub.fail_commits > 0:
                     hub.fail_commits -= 1
                     return self._error(500, "Internal Error (injected by the test)")
+                if hub.reject_commits > 0:
+                    hub.reject_commits -= 1
+                    return self._error(400, "Bad request (injected by the test)")
                 branch = rest[0]
                 if branch not in repo.branches:
                     return self._reply(404, {"error": "Revision not found"}, {"X-Error-Code": "RevisionNotFound"})
                 header = lines[0]["value"]
+                parent = header.get("parentCommit")
+                if parent and parent != repo.branches[branch]:
+                    return self._error(412, "A commit has happened since. Please refresh and try again.")
                 files = dict(repo.files(branch))
                 for item in lines[1:]:
                     value = item["value"]
@@ -212,6 +236,11 @@ class FakeHub:
                         return self._error(400, f"unsupported commit operation {item['key']}")
                 commit = hub._new_commit(repo, repo.branches[branch], header["summary"], header["description"], files)
                 repo.branches[branch] = commit.oid
+                if hub.lose_commit_answers > 0:  # landed, but the client never hears so
+                    hub.lose_commit_answers -= 1
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
                 self._reply(
                     200, {"commitUrl": f"{hub.endpoint}/{repo_id}/commit/{commit.oid}", "commitOid": commit.oid}
                 )
@@ -223,6 +252,23 @@ class FakeHub:
                 self._reply(
                     200, {"branches": refs("heads", repo.branches), "tags": refs("tags", repo.tags), "converts": []}
                 )
+
+            def _commits(self, repo_id, repo, rest):
+                oid = repo.resolve(rest[0]).oid
+                history = []
+                while oid:
+                    commit = repo.commits[oid]
+                    history.append(
+                        {
+                            "id": commit.oid,
+                            "title": commit.message,
+                            "message": commit.description,
+                            "authors": [{"user": "user"}],
+                            "date": "2026-11-28T05:00:00.000Z",
+                        }
+                    )
+                    oid = commit.parent
+                self._reply(200, history)
 
             def _tree(self, repo_id, repo, rest):
                 files = repo.files(rest[0])

@@ -7,16 +7,10 @@ import json
 import pytest
 from runs import start_run
 
-from hf_autoresearch.baseline import BaselineError, comparison_lines, count_parameters, find_run, relative_gain
+from hf_autoresearch.baseline import BaselineError, find_run
 from hf_autoresearch.cli import main
 from hf_autoresearch.ledger import ExperimentRecord, Ledger
-
-
-def test_relative_gain_follows_the_direction():
-    assert relative_gain(0.6, 0.5, "maximize") == pytest.approx(0.2)
-    assert relative_gain(0.4, 0.5, "minimize") == pytest.approx(0.2)
-    assert relative_gain(0.4, 0.5, "maximize") == pytest.approx(-0.2)
-    assert relative_gain(0.4, 0.0, "maximize") is None and relative_gain(None, 0.5, "maximize") is None
+from hf_autoresearch.summary import RunSummary, comparison_lines, count_parameters
 
 
 def test_count_parameters_reads_safetensors_headers(tiny_bert, tmp_path):
@@ -77,7 +71,7 @@ def test_classification_baseline_is_trained_with_the_original_train_py(
     assert larger["status"] == "ok" and larger["commit"] == base_commit and larger["budget"] == 15
     assert larger["num_params"] > count_parameters(tiny_bert)
     assert set(larger["scores"]["selection"]) == {"accuracy", "macro_f1"} and larger["holdout"] is not None
-    lines = comparison_lines(run.folder, Ledger(run.folder).records())
+    lines = comparison_lines(RunSummary.load(run.folder))
     assert lines[0].startswith("larger baseline wider-bert") and "best exp-0000" in lines[1]
     capsys.readouterr()
     assert main(["baseline", str(recipe), "--no-train", "--run-dir", str(run_dir)]) == 2

@@ -161,7 +161,7 @@ def test_contamination_is_dropped_by_default_and_fails_on_request(project, banki
             "strict",
             agent="replay",
             data=str(data),
-                contamination="fail",
+            contamination="fail",
         )
 
 

@@ -7,6 +7,8 @@ What the server received is checked: the branch, one commit per keep with the ri
 from __future__ import annotations
 
 import json
+import threading
+import time
 
 import huggingface_hub.constants
 import pytest
@@ -14,10 +16,12 @@ from conftest import git, make_patch
 from fake_run import fake_run
 from hub_server import FakeHub
 from huggingface_hub import ModelCard
+from run_shapes import save_weights, write_larger_baseline
 
 from hf_autoresearch.cli import main
-from hf_autoresearch.hub import HubError, HubPublisher, pushed
+from hf_autoresearch.hub import HUB_FILE, HubError, HubPublisher, model_card, model_kind, pushed
 from hf_autoresearch.ledger import Ledger
+from hf_autoresearch.summary import RunSummary
 
 OUTCOMES = [
     dict(status="keep", description="baseline", selection=0.30, holdout=0.28),
@@ -126,6 +130,159 @@ def test_a_failed_push_is_retried_reported_and_completed_by_the_push_command(run
         # pushing again is a no-op
         assert main(["push", "t1", "--repo", "user/intent", "--run-dir", str(run_folder.parent)]) == 0
         assert len(hub.repos["user/intent"].history("autoresearch/t1")) == 4  # initial commit + 3 keeps
+
+
+def keeps(folder) -> dict:
+    return {r.number: r for r in Ledger(folder).records() if r.status == "keep"}
+
+
+def lines_of(folder) -> list[dict]:
+    return [json.loads(line) for line in (folder / HUB_FILE).read_text().splitlines()]
+
+
+def branch_commits(hub, number: int) -> list:
+    return [
+        c for c in hub.repos["user/intent"].history("autoresearch/t1") if c.message.startswith(f"exp-{number:04d}")
+    ]
+
+
+def test_a_commit_whose_answer_was_lost_is_tagged_not_committed_again(run_folder):
+    with FakeHub() as hub:
+        publisher = HubPublisher(run_folder, "user/intent", endpoint=hub.endpoint, token=hub.token, retry_wait=0.01)
+        publisher.prepare()
+        hub.lose_commit_answers = 1  # the commit lands; the client sees the connection drop
+        entry = publisher.push(keeps(run_folder)[1])
+        assert entry is not None and hub.commit_requests == 1  # the retry found the commit: no second POST
+        [commit] = branch_commits(hub, 1)
+        assert hub.repos["user/intent"].tags["t1-exp-0001"] == commit.oid == entry["hub_commit"]
+        assert [line["number"] for line in lines_of(run_folder)] == [1]
+
+
+def test_pushing_again_or_after_a_lost_hub_jsonl_makes_no_commit_and_one_line(run_folder):
+    with FakeHub() as hub:
+        publisher = HubPublisher(run_folder, "user/intent", endpoint=hub.endpoint, token=hub.token, retry_wait=0.01)
+        publisher.prepare()
+        first = publisher.push(keeps(run_folder)[1])
+        assert publisher.push(keeps(run_folder)[1])["hub_commit"] == first["hub_commit"]
+        assert len(lines_of(run_folder)) == 1  # the second push found the tag: nothing new to record
+        (run_folder / HUB_FILE).unlink()  # a session that died after the tag, before writing its line
+        again = {e["number"]: e["hub_commit"] for e in publisher.push_missing()}
+        assert again[1] == first["hub_commit"]
+        assert hub.commit_requests == 3 and len(branch_commits(hub, 1)) == 1  # exp-0000 and exp-0004 are new
+        assert sorted(line["number"] for line in lines_of(run_folder)) == [0, 1, 4]
+
+
+def test_a_failed_tag_is_redone_without_a_second_commit(run_folder):
+    with FakeHub() as hub:
+        publisher = HubPublisher(run_folder, "user/intent", endpoint=hub.endpoint, token=hub.token, retry_wait=0.01)
+        publisher.prepare()
+        hub.fail_tags = 1
+        entry = publisher.push(keeps(run_folder)[0])
+        assert hub.commit_requests == 1 and len(branch_commits(hub, 0)) == 1
+        assert hub.repos["user/intent"].tags["t1-exp-0000"] == entry["hub_commit"]
+        assert len(lines_of(run_folder)) == 1
+
+
+def test_a_500_then_success_makes_one_commit_and_one_line(run_folder):
+    with FakeHub() as hub:
+        publisher = HubPublisher(run_folder, "user/intent", endpoint=hub.endpoint, token=hub.token, retry_wait=0.01)
+        publisher.prepare()
+        hub.fail_commits = 1
+        assert publisher.push(keeps(run_folder)[0]) is not None
+        assert hub.commit_requests == 2 and len(branch_commits(hub, 0)) == 1
+        assert len(lines_of(run_folder)) == 1 and publisher.failures == {}
+
+
+@pytest.mark.parametrize("fault", ["reject_commits", "reject_metadata"])
+def test_a_client_error_or_rejected_metadata_is_not_retried(run_folder, fault):
+    with FakeHub() as hub:
+        publisher = HubPublisher(run_folder, "user/intent", endpoint=hub.endpoint, token=hub.token, retry_wait=0.01)
+        publisher.prepare()
+        setattr(hub, fault, 1 if fault == "reject_commits" else True)
+        assert publisher.push(keeps(run_folder)[0]) is None
+        assert "not retried" in publisher.failures[0]
+        assert ("Invalid metadata" if fault == "reject_metadata" else "400") in publisher.failures[0]
+        assert hub.commit_requests == (1 if fault == "reject_commits" else 0)  # one try; metadata fails before
+        assert len(hub.validated) == 1 and not (run_folder / HUB_FILE).exists()
+
+
+def test_a_push_cut_after_its_commit_landed_is_finished_by_the_next_session(run_folder):
+    with FakeHub() as hub:
+        first = HubPublisher(run_folder, "user/intent", endpoint=hub.endpoint, token=hub.token, retries=1)
+        first.prepare()
+        hub.lose_commit_answers = 1  # the session dies with the answer: commit on the Hub, nothing recorded
+        assert first.push(keeps(run_folder)[0]) is None and pushed(run_folder) == {}
+        (run_folder / HUB_FILE).write_text('{"number": 9, "experiment": "exp-00')  # and a line torn by the crash
+
+        second = HubPublisher(run_folder, "user/intent", endpoint=hub.endpoint, token=hub.token, retry_wait=0.01)
+        second.prepare()
+        assert len(second.push_missing()) == 3
+        repo = hub.repos["user/intent"]
+        assert hub.commit_requests == 3  # exp-0000's landed commit was tagged, not made again
+        assert [len(branch_commits(hub, n)) for n in (0, 1, 4)] == [1, 1, 1]
+        assert set(repo.tags) == {"t1-exp-0000", "t1-exp-0001", "t1-exp-0004"}
+        assert sorted(pushed(run_folder)) == [0, 1, 4]  # the torn line did not swallow the next one
+        assert second.push_missing() == [] and hub.commit_requests == 3
+
+
+def test_close_gives_up_on_a_stuck_upload_and_reports_what_was_not_pushed(run_folder):
+    lines = []
+    with FakeHub() as hub:
+        hub.hold_commits = threading.Event()
+        publisher = publish(run_folder, hub, log=lines.append)  # three keeps queued; the first commit hangs
+        worker = publisher._thread
+        started = time.monotonic()
+        failures = publisher.close(promote=True, timeout=0.5)
+        assert time.monotonic() - started < 5
+        assert set(failures) == {0, 1, 4, -1} and all("not pushed" in failures[n] for n in (0, 1, 4))
+        assert "not promoted" in failures[-1]
+        assert "not pushed: exp-0000, exp-0001, exp-0004" in "\n".join(lines)
+        hub.hold_commits.set()  # the upload comes back: it records itself; nothing after it is pushed
+        worker.join(10)
+        assert not worker.is_alive() and sorted(pushed(run_folder)) == [0]
+        assert len(hub.repos["user/intent"].history("main")) == 1  # --promote was not attempted
+
+
+def test_the_card_names_the_task_and_compares_with_the_larger_baseline_with_both_parameter_counts(
+    run_folder, monkeypatch
+):
+    save_weights(run_folder / "models" / "exp-0000", {"w": (227, 100)})
+    save_weights(run_folder / "models" / "exp-0004", {"w": (227, 100)})
+    write_larger_baseline(
+        run_folder, monkeypatch, model="acme/larger", selection=0.5, holdout=0.5, shapes={"w": (1095, 100)}
+    )
+    summary = RunSummary.load(run_folder)
+    card = model_card(summary, keeps(run_folder)[4], "user/intent")
+    assert card.data.pipeline_tag == "text-classification"
+    text = card.text
+    assert "| **this revision (exp-0004)** | 22.7K | **0.6000** | **0.5500** |" in text
+    assert "| baseline (exp-0000, the recipe as written) | 22.7K | 0.3000 | 0.2800 |" in text
+    assert "| larger baseline `acme/larger` | 109.5K | 0.5000 | 0.5000 |" in text
+    assert "(4.8x the parameters of this model)" in text and "selection +20.0%, holdout +10.0%" in text
+    assert "AutoModelForSequenceClassification.from_pretrained" in text
+
+    # the task comes from run.json (then the recipe), not from the folder's name nor the saved architecture
+    config = json.loads((run_folder / "run.json").read_text())
+    (run_folder / "run.json").write_text(json.dumps({**config, "task": "query-expansion"}))
+    card = model_card(RunSummary.load(run_folder), keeps(run_folder)[4], "user/intent")
+    assert card.data.pipeline_tag == "text-generation" and "AutoModelForCausalLM.from_pretrained" in card.text
+
+
+def test_without_a_known_task_the_saved_model_says_what_it_is(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"architectures": ["LlamaForCausalLM"]}))
+    assert model_kind(tmp_path, None).auto_class == "AutoModelForCausalLM"
+    assert model_kind(tmp_path, "classification").pipeline == "text-classification"
+    assert model_kind(tmp_path, "a-task-not-installed").auto_class == "AutoModelForCausalLM"
+    (tmp_path / "adapter_config.json").write_text(
+        json.dumps({"base_model_name_or_path": "a/b", "task_type": "SEQ_CLS"})
+    )
+    kind = model_kind(tmp_path, None)
+    assert (kind.auto_class, kind.adapter_base, kind.library) == (
+        "AutoPeftModelForSequenceClassification",
+        "a/b",
+        "peft",
+    )
+    assert model_kind(tmp_path, "query-expansion").auto_class == "AutoPeftModelForCausalLM"
 
 
 def test_dry_run_says_what_would_be_pushed_and_sends_nothing(run_folder, no_token):

@@ -6,13 +6,15 @@ import json
 
 import pytest
 from fake_run import fake_run
+from run_shapes import agent_usage, baseline_decision, save_weights, set_usage, write_larger_baseline
 
 from hf_autoresearch.cli import main
-from hf_autoresearch.ledger import ExperimentRecord, Ledger
+from hf_autoresearch.ledger import Ledger
 from hf_autoresearch.report import write_report
-from hf_autoresearch.runinfo import RunInfo, larger_baseline, noise_floor
+from hf_autoresearch.summary import count_parameters, format_params
 
 PNG = b"\x89PNG\r\n\x1a\n"
+BASELINE = baseline_decision([0.39, 0.40, 0.41])
 
 
 def image_size(path) -> tuple[int, int]:
@@ -56,61 +58,51 @@ def test_report_when_even_the_baseline_crashed(project, tmp_path, capsys):
     assert "| exp-0000 | crash |" in md and (folder / "progress.png").stat().st_size > 10_000
 
 
-def test_report_shows_noise_floor_larger_baseline_agent_cost_and_each_keep(project, tmp_path):
+def test_report_shows_noise_floor_larger_baseline_agent_cost_and_each_keep(project, tmp_path, monkeypatch):
+    """Every input in the shape the harness writes it: the baseline's NoiseFloor, the claude agent's Usage,
+    larger-baseline.json from `baseline.run_baseline`, safetensors weights."""
     folder = fake_run(
         project,
         tmp_path / "runs",
         "t3",
         [
-            dict(
-                status="keep",
-                description="baseline",
-                selection=0.40,
-                holdout=0.39,
-                decision={"rule": "baseline", "noise": {"mean": 0.401, "std": 0.0125, "repeats": 3}},
-            ),
+            dict(status="keep", description="baseline", selection=0.40, holdout=0.39, decision=BASELINE),
             dict(status="keep", description="Raise the learning rate", selection=0.47, holdout=0.45, lr=3),
             dict(status="discard", description="Lower it again", selection=0.41, lr=1),
             dict(status="keep", description="Even higher", selection=0.52, holdout=0.44, lr=5),
         ],
     )
-    (folder / "larger-baseline.json").write_text(
-        json.dumps(
-            {"model": "HuggingFaceTB/SmolLM2-360M", "scores": {"selection": {"accuracy": 0.61}}, "holdout": 0.6}
-        )
+    set_usage(folder, {n: agent_usage(50_000, 10_000) for n in (1, 2, 3)})  # $0.20 a proposal at sonnet-5-5
+    for number in (0, 1, 3):
+        save_weights(folder / "models" / f"exp-{number:04d}", {"w": (227, 100)})
+    write_larger_baseline(
+        folder, monkeypatch, model="acme/larger", selection=0.61, holdout=0.60, shapes={"w": (1095, 100)}
     )
-    records = Ledger(folder).records()
-    for r in records:  # what the claude agent records
-        r.agent_usage, r.agent_cost = {"input": 1000}, 0.25
-    Ledger(folder).jsonl.write_text("".join(json.dumps(vars(r)) + "\n" for r in records))
 
-    info = RunInfo.load(folder)
-    assert noise_floor(info)["std"] == 0.0125
-    assert larger_baseline(info) == {
-        "model": "HuggingFaceTB/SmolLM2-360M",
-        "selection": 0.61,
-        "holdout": 0.6,
-        "params_M": None,
-        "train_seconds": None,
-    }
     md = write_report(folder)["md"].read_text()
-    assert "| **best (exp-0003)** |" in md and "+0.1200 (+30.0%)" in md
-    assert "| larger baseline | `HuggingFaceTB/SmolLM2-360M` | 0.6100 | 0.6000 |" in md
-    assert "agent cost $1.00, $0.50 per kept improvement" in md
-    assert "0.4010 ± 0.0125" in md
+    model = "`sentence-transformers/all-MiniLM-L6-v2`"
+    assert f"| baseline (exp-0000) | {model} | 22.7K | 0.4000 | 0.3900 |" in md
+    best = "| **0.5200** | **0.4400** | +0.1200 (+30.0%) | +0.0500 (+12.8%) |"
+    assert f"| **best (exp-0003)** | {model} | 22.7K {best}" in md
+    assert "| larger baseline | `acme/larger` | 109.5K | 0.6100 | 0.6000 | best -0.0900 (-14.8%) | best -0.1600" in md
+    assert "agent cost $0.60, $0.30 per kept improvement" in md
+    assert "noise floor: the baseline trained 3 times scores 0.4000 ± 0.0100 (std)" in md
+    assert "keeps had to gain more than 0.0200" in md
     assert "keep rate 67% (2 of 3)" in md
+    assert "selection gain +0.1200, holdout gain +0.0500, gap +0.0700" in md
     # one section per keep, with its gain over the keep before it and its diff
     assert "### exp-0001: Raise the learning rate" in md and "### exp-0003: Even higher" in md
     assert "(+0.0500 over exp-0001)" in md and "+LEARNING_RATE = 5e-4" in md
     assert "### exp-0002" not in md
+    # the numeric columns are right-aligned, the params one included
+    assert "|---|---|---:|---:|---:|---:|---:|" in md
 
 
-def test_ledger_rows_without_optional_fields_still_report(project, tmp_path):
-    """Older ledgers (no noise, cost or larger baseline) read the same."""
+def test_a_run_without_noise_floor_cost_or_larger_baseline_reports_none_of_them(project, tmp_path):
     folder = fake_run(project, tmp_path / "runs", "t4", [dict(status="keep", description="baseline", selection=0.5)])
-    info = RunInfo.load(folder)
-    assert noise_floor(info) is None and larger_baseline(info) is None
-    assert isinstance(info.records[0], ExperimentRecord)
+    md = write_report(folder)["md"].read_text()
+    assert "| baseline (exp-0000) |" in md and "noise floor" not in md
+    assert "agent cost" not in md and "larger baseline" not in md and "no experiments after the baseline yet" in md
 
 
 @pytest.mark.slow
@@ -120,7 +112,10 @@ def test_report_from_a_real_run(pushed_run):
     base, best = records[0], [r for r in records if r.status == "keep"][-1]
     assert main(["report", "e2e", "--run-dir", str(folder.parent)]) == 0
     md = (folder / "report.md").read_text()
-    assert f"| baseline (exp-0000) | `{tiny_model(folder)}` | {base.selection:.4f} | {base.holdout:.4f} |" in md
+    params = format_params(count_parameters(folder / "models" / "exp-0000"))  # the real model's safetensors
+    assert params != "?"
+    scores = f"{base.selection:.4f} | {base.holdout:.4f}"
+    assert f"| baseline (exp-0000) | `{tiny_model(folder)}` | {params} | {scores} |" in md
     for r in records:
         holdout = "–" if r.holdout is None else f"{r.holdout:.4f}"
         assert f"| {r.experiment} | {r.status} | {r.selection:.4f} | {holdout} | {r.train_seconds:.0f} |" in md

@@ -60,6 +60,9 @@ def test_metrics_of_one_experiment():
     assert metrics["selection/macro_f1"] == 0.4 and metrics["time/eval_selection"] == 9.5
     assert metrics["config/LEARNING_RATE"] == 3e-4 and "config/SCHEDULER" not in metrics
     assert metrics["kept"] == 1.0 and metrics["best_selection"] == 0.5 and metrics["time/train"] == 61.0
+    assert "agent_cost_usd" not in metrics  # no agent usage recorded (optuna, replay): no cost to log
+    record.agent_usage, record.agent_cost = {"input_tokens": 1000, "requests": 1}, 0.003
+    assert experiment_metrics(record, best=0.5)["agent_cost_usd"] == 0.003
 
 
 def test_trackio_logs_one_step_per_experiment_to_a_local_project(tmp_path):

@@ -1,7 +1,16 @@
-"""Local `evaluate` modules. `evaluate.load(path)` loads them offline; the frozen evaluation uses only these."""
+"""Local `evaluate` modules; the frozen evaluation uses only these, loaded by `load_metric` from their own file.
+
+`evaluate.load(path)` would import a copy it keeps under ~/.cache/huggingface/modules (and reuses while the
+original is unchanged), so an edit of that copy would change scores unseen by the tamper check. `load_metric`
+executes the very file the tamper check hashes.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
+import inspect
+import sys
 from pathlib import Path
 
 METRICS_DIR = Path(__file__).parent
@@ -19,8 +28,31 @@ def metric_path(module: str) -> Path:
     raise FileNotFoundError(f"no metric module {module!r}; known: {', '.join(known)}")
 
 
-def load_metric(path: Path):
-    """The metric module at `path`, loaded offline."""
+def load_metric(module: str | Path):
+    """An instance of the `evaluate.Metric` subclass in metric `module` (a name or a folder holding <name>.py),
+    imported from that file itself; `.compute(predictions=..., references=...)` as with `evaluate.load`."""
     import evaluate
 
-    return evaluate.load(str(path))
+    folder = metric_path(str(module))
+    file = folder / f"{folder.name}.py"
+    source = file.read_bytes()
+    name = f"hf_autoresearch_metric_{file.stem}_{hashlib.sha256(source).hexdigest()[:12]}"
+    spec = importlib.util.spec_from_file_location(name, file)
+    loaded = importlib.util.module_from_spec(spec)
+    sys.modules[name] = loaded  # dataclasses and pickling look classes up by module name
+    try:
+        spec.loader.exec_module(loaded)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    classes = [
+        obj
+        for obj in vars(loaded).values()
+        if inspect.isclass(obj)
+        and issubclass(obj, evaluate.EvaluationModule)
+        and obj.__module__ == name
+        and not inspect.isabstract(obj)
+    ]
+    if len(classes) != 1:
+        raise ValueError(f"{file} must define exactly one evaluate.Metric subclass, found {len(classes)}")
+    return classes[0](keep_in_memory=True)  # nothing written to the metrics cache, so slots never share files

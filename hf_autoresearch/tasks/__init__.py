@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import importlib
 from functools import cache
+from pathlib import Path
 
 from hf_autoresearch.tasks.base import Predictions, Splits, Task
 
-__all__ = ["Predictions", "Splits", "Task", "get_task", "prepare_splits", "register", "task_names"]
+__all__ = ["Predictions", "Splits", "Task", "get_task", "prepare_splits", "register", "task_files", "task_names"]
 
 # name -> "module:Class"; imported on first use so `--help` and `recipes` stay fast
 _REGISTRY: dict[str, str] = {
@@ -51,6 +52,14 @@ def get_task(name: str) -> Task:
     if not (isinstance(cls, type) and issubclass(cls, Task)):
         raise UnknownTask(f"task {name!r}: {spec} is not a subclass of hf_autoresearch.tasks.Task")
     return cls()
+
+
+def task_files(name: str) -> list[Path]:
+    """The source file of a task that lives outside this package (the tamper check hashes it); [] for ours."""
+    module = type(get_task(name)).__module__
+    if module.startswith("hf_autoresearch."):
+        return []
+    return [Path(importlib.import_module(module).__file__).resolve()]
 
 
 def prepare_splits(task_name: str, source: str, data) -> Splits:

@@ -33,7 +33,10 @@ class ClassificationTask(Task):
         loaded = load_source(source)
         names = loaded["train"].features.get(data.label_column)
         train_rows = _rows(loaded["train"], data.text_column, data.label_column, f"{source} (train)")
-        holdout = _rows(loaded["test"], data.text_column, data.label_column, f"{source} (test)", names)
+        if "test" in loaded:
+            holdout = _rows(loaded["test"], data.text_column, data.label_column, f"{source} (test)", names)
+        else:  # a Hub data set with one split: a seeded, stratified holdout carved from it
+            train_rows, holdout = carve(train_rows, data.holdout_fraction, data.split_seed + 1, LABEL)
         if len(train_rows) < 2 or not holdout:
             raise DataError(f"{source}: train needs at least 2 rows and test at least 1")
         labels = _label_names(names, train_rows)
@@ -113,6 +116,9 @@ def _rows(ds, text_column: str, label_column: str, where: str, names=None) -> li
 
     from hf_autoresearch.data import DataError
 
+    # a source that already uses the task's names works whatever the recipe calls them (a local copy of Hub data)
+    text_column = text_column if text_column in ds.column_names or TEXT not in ds.column_names else TEXT
+    label_column = label_column if label_column in ds.column_names or LABEL not in ds.column_names else LABEL
     for column in (text_column, label_column):
         if column not in ds.column_names:
             raise DataError(

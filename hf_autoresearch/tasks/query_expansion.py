@@ -21,9 +21,11 @@ PROMPT = "/no_think Expand this search query: {query}"  # QMD's user turn, so it
 FALLBACK_TEMPLATE = "Expand this search query into lex:, vec: and hyde: lines.\nQuery: {query}\nExpansion:\n"
 
 # the frozen generation settings of the evaluation (the agent cannot change them)
-EVAL_MAX_NEW_TOKENS = 192  # the longest reference (777 characters) is ~170 SmolLM2 tokens
+EVAL_MAX_NEW_TOKENS = 192  # the hard cap; the longest offline reference is 183 SmolLM2 tokens (median 97)
+EVAL_NEW_TOKENS_MARGIN = 16  # a split's cap: its longest reference + the end token + this (about one more line)
 EVAL_BATCH_SIZE = 32
 EVAL_MAX_PROMPT_TOKENS = 256
+EVAL_SAMPLES = 20  # generations saved per evaluation (samples/exp-NNNN.jsonl)
 
 # QMD marks "answer with one kind only" as `<query> /only:lex` or `<query> only: lex`
 _ONLY_MODE = re.compile(r"\s+/?only:\s*(lex|vec|hyde)\s*$", re.IGNORECASE)
@@ -143,32 +145,103 @@ def load_for_generation(model_dir: str, device: str):
     tokenizer.padding_side = "left"  # generation continues the prompt, so padding goes before it
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
+    model.config.use_cache = True  # a train.py may save use_cache=False (gradient checkpointing); decoding needs it
     return model.to(device).eval(), tokenizer
 
 
 def _stop_ids(model, tokenizer) -> list[int]:
+    """The tokens that end an answer: the EOS ids of the generation config and the tokenizer, and the chat
+    template's end-of-turn token (the one `completion_text` ends with) when the tokenizer knows it."""
     ids = set()
     for value in (model.generation_config.eos_token_id, tokenizer.eos_token_id):
         if isinstance(value, int):
             ids.add(value)
         elif value:
             ids.update(value)
+    for marker in ("<|im_end|>", "<end_of_turn>", "<|eot_id|>", "<|end|>"):
+        token_id = tokenizer.convert_tokens_to_ids(marker) if marker in tokenizer.get_vocab() else None
+        if isinstance(token_id, int) and token_id != tokenizer.unk_token_id:
+            ids.add(token_id)
     return sorted(ids)
 
 
-def generate(model, tokenizer, queries: list[str], batch_size: int = EVAL_BATCH_SIZE) -> list[str]:
-    """Greedy expansions of `queries` with the frozen settings, batched by prompt length (left padding)."""
-    import torch
-    from transformers import GenerationConfig
+def max_new_tokens_for(references: list, tokenizer) -> int:
+    """The new-token cap of one split: its longest reference expansion in tokens, plus the end token and
+    EVAL_NEW_TOKENS_MARGIN, at most EVAL_MAX_NEW_TOKENS. An answer longer than that is already off-format, and
+    generating it would only cost time. References are expansion strings, {"expansion": str} dicts (the metric's
+    references) or split rows {"query", "output": [[kind, text], ...]}."""
+    texts = [
+        ref if isinstance(ref, str) else ref["expansion"] if "expansion" in ref else output_text(ref["output"])
+        for ref in references
+    ]
+    if not texts:
+        return EVAL_MAX_NEW_TOKENS
+    longest = max(len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"])
+    return min(EVAL_MAX_NEW_TOKENS, longest + 1 + EVAL_NEW_TOKENS_MARGIN)
 
+
+def _forward_options(model) -> tuple[str, dict]:
+    """The name of the forward's cache argument (`cache` from transformers 5.2x, `past_key_values` before) and the
+    request for the last position's logits only, where the model supports it (the prompt's are never needed)."""
+    import inspect
+
+    parameters = inspect.signature(model.forward).parameters
+    cache_argument = "cache" if "cache" in parameters else "past_key_values"
+    return cache_argument, {"logits_to_keep": 1} if "logits_to_keep" in parameters else {}
+
+
+def _greedy_batch(model, input_ids, attention_mask, stop_ids, max_new_tokens: int) -> list[list[int]]:
+    """Greedy decoding of one left-padded batch with the KV cache; new token ids per row, without the stop token.
+
+    A row leaves the batch (and the cache) on the step it emits a stop token, so no compute is spent on finished
+    rows and the batch ends when its last row does. Positions count real tokens only, as `generate` does."""
+    import torch
+
+    stop = torch.tensor(stop_ids, device=input_ids.device)
+    cache_argument, extra = _forward_options(model)
+    rows = torch.arange(input_ids.shape[0], device=input_ids.device)  # original index of each active row
+    new_tokens: list[list[int]] = [[] for _ in range(input_ids.shape[0])]
+    position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+    step_ids, cache = input_ids, None
+    for step in range(max_new_tokens):
+        out = model(
+            input_ids=step_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            use_cache=True,
+            **{cache_argument: cache},
+            **extra,
+        )
+        cache = out.cache if hasattr(out, "cache") else out.past_key_values
+        next_ids = out.logits[:, -1, :].argmax(-1)
+        done = torch.isin(next_ids, stop)
+        for row, token, finished in zip(rows.tolist(), next_ids.tolist(), done.tolist(), strict=True):
+            if not finished:
+                new_tokens[row].append(token)
+        if step + 1 == max_new_tokens or bool(done.all()):
+            break
+        if bool(done.any()):
+            keep = (~done).nonzero().squeeze(-1)
+            cache.batch_select_indices(keep)
+            rows, next_ids, position_ids = rows[keep], next_ids[keep], position_ids[keep]
+            attention_mask = attention_mask[keep]
+        step_ids = next_ids[:, None]
+        attention_mask = torch.cat([attention_mask, attention_mask.new_ones(len(rows), 1)], dim=-1)
+        position_ids = position_ids[:, -1:] + 1
+    return new_tokens
+
+
+def generate(
+    model, tokenizer, queries: list[str], batch_size: int = EVAL_BATCH_SIZE, max_new_tokens: int | None = None
+) -> list[str]:
+    """Greedy expansions of `queries` with the frozen settings: batches of similar prompt length (left padding),
+    the KV cache, each row stopping at its end-of-turn / EOS token, at most `max_new_tokens` new tokens (pass
+    `max_new_tokens_for(references, tokenizer)`; default and ceiling EVAL_MAX_NEW_TOKENS)."""
+    import torch
+
+    cap = min(max_new_tokens or EVAL_MAX_NEW_TOKENS, EVAL_MAX_NEW_TOKENS)
+    stop_ids = _stop_ids(model, tokenizer)
     prompts = [prompt_text(tokenizer, q) for q in queries]
-    config = GenerationConfig(
-        max_new_tokens=EVAL_MAX_NEW_TOKENS,
-        do_sample=False,
-        num_beams=1,
-        eos_token_id=_stop_ids(model, tokenizer),
-        pad_token_id=tokenizer.pad_token_id,
-    )
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     answers = [""] * len(prompts)
     with torch.inference_mode():
@@ -182,11 +255,25 @@ def generate(model, tokenizer, queries: list[str], batch_size: int = EVAL_BATCH_
                 max_length=EVAL_MAX_PROMPT_TOKENS,
                 return_tensors="pt",
             ).to(model.device)
-            out = model.generate(**batch, generation_config=config)
-            new_tokens = out[:, batch["input_ids"].shape[1] :]
+            new_tokens = _greedy_batch(model, batch["input_ids"], batch["attention_mask"], stop_ids, cap)
             for i, text in zip(ix, tokenizer.batch_decode(new_tokens, skip_special_tokens=True), strict=True):
                 answers[i] = text.strip()
     return answers
+
+
+def save_samples(
+    path: str | Path, queries: list[str], predictions: list[str], references: list, n: int = EVAL_SAMPLES
+) -> Path:
+    """Write the first `n` generations as jsonl lines {"query", "prediction", "reference"} (the reference's
+    expansion text) so a run folder shows what the model wrote (samples/exp-NNNN.jsonl)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as f:
+        for query, prediction, reference in list(zip(queries, predictions, references, strict=True))[:n]:
+            if isinstance(reference, dict):
+                reference = reference["expansion"] if "expansion" in reference else output_text(reference["output"])
+            f.write(json.dumps({"query": query, "prediction": prediction, "reference": reference}) + "\n")
+    return path
 
 
 # --- data sources and splits -----------------------------------------------------------------------
@@ -325,6 +412,8 @@ class QueryExpansionTask(Task):
             references = [
                 {"query": q, "expansion": output_text(r["output"])} for q, r in zip(queries, rows, strict=True)
             ]
-            return Predictions(generate(model, tokenizer, queries), references, inputs=queries)
+            cap = max_new_tokens_for(references, tokenizer)  # the longest reference, plus a margin
+            predictions = generate(model, tokenizer, queries, batch_size=EVAL_BATCH_SIZE, max_new_tokens=cap)
+            return Predictions(predictions, references, inputs=queries)
 
         return predict

@@ -12,6 +12,12 @@ own) or nearly repeat an earlier line are *redundant*: they lower `diversity` an
 (lower-cased character 1-6-grams, beta 2, whitespace removed) per kind against the reference expansion, averaged
 over the kinds the reference has. The corpus score is the mean over examples; each component's mean is reported
 beside it. The recipe README (recipes/query-expansion/README.md) works an example through.
+
+Beside it, `qmd_score` is QMD's own rubric (finetune/SCORING.md, implemented in qmd_rubric.py): it needs only the
+query and the expansion, and is the number to read next to QMD's published 92.0%. Its parts are reported in the
+rubric's points (means over the split): qmd_format /30, qmd_diversity /30, qmd_hyde /20 (0 without hyde),
+qmd_quality /20 (+3 bonus), qmd_entity -65..+20 (over the rows whose query names an entity; qmd_entity_rows is
+their share), and qmd_excellent, the share of rows rated excellent (>= 0.80).
 """
 
 import re
@@ -19,6 +25,8 @@ from collections import Counter
 
 import datasets
 import evaluate
+
+from .qmd_rubric import EXCELLENT, score_expansion
 
 WEIGHTS = {
     "closeness": 0.40,
@@ -53,7 +61,10 @@ Args:
 Returns:
     score (float): the mean per-example score in [0, 1], higher is better; and the mean of each component:
     valid, closeness, preserve, lex_keywords, vec_natural, diversity, hyde.
+    qmd_score (float): the mean of QMD's rubric normalised to [0, 1]; qmd_format, qmd_diversity, qmd_hyde,
+    qmd_quality, qmd_entity (mean points), qmd_entity_rows and qmd_excellent (shares of rows).
 """
+QMD_PARTS = ("format", "diversity", "hyde", "quality")
 
 
 def words(text: str) -> list[str]:
@@ -212,7 +223,24 @@ class QueryExpansion(evaluate.Metric):
         )
 
     def _compute(self, predictions, references):
-        rows = [score_example(r["query"], p, r["expansion"]) for p, r in zip(predictions, references, strict=True)]
-        if not rows:
-            return {"score": 0.0}
-        return {key: sum(row[key] for row in rows) / len(rows) for key in rows[0]}
+        pairs = list(zip(predictions, references, strict=True))
+        rows = [score_example(r["query"], p, r["expansion"]) for p, r in pairs]
+        result = {key: sum(row[key] for row in rows) / len(rows) if rows else 0.0 for key in ("score", *WEIGHTS)}
+        result["valid"] = sum(row["valid"] for row in rows) / len(rows) if rows else 0.0
+        return {**result, **qmd_means([score_expansion(r["query"], p) for p, r in pairs])}
+
+
+def qmd_means(rows: list[dict]) -> dict[str, float]:
+    """Corpus means of QMD's rubric: the normalised score, each section's points and two shares of rows."""
+
+    def mean(values: list[float]) -> float:
+        return sum(values) / len(values) if values else 0.0
+
+    with_entities = [row["entity"] for row in rows if row["has_entities"]]
+    return {
+        "qmd_score": mean([row["score"] for row in rows]),
+        **{f"qmd_{part}": mean([row[part] for row in rows]) for part in QMD_PARTS},
+        "qmd_entity": mean(with_entities),
+        "qmd_entity_rows": len(with_entities) / len(rows) if rows else 0.0,
+        "qmd_excellent": mean([float(row["score"] >= EXCELLENT) for row in rows]),
+    }
