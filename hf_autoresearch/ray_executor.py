@@ -173,11 +173,11 @@ def relative_hashes(hashes: dict[str, str], metric_dir: Path) -> dict[str, str]:
     out = {}
     for path, digest in hashes.items():
         path = Path(path)
-        if path.is_relative_to(metric_dir):
+        if path.is_relative_to(metric_dir):  # a metric inside the package is both: shipped, and installed
             out["metric/" + path.relative_to(metric_dir).as_posix()] = digest
-        elif path.is_relative_to(PACKAGE):
+        if path.is_relative_to(PACKAGE):
             out["package/" + path.relative_to(PACKAGE).as_posix()] = digest
-        else:
+        elif not path.is_relative_to(metric_dir):
             out["path/" + path.as_posix()] = digest
     return out
 
