@@ -94,13 +94,16 @@ def make_executor(campaign):
 
 def check_executor(config) -> None:
     """Fail in seconds, before any data is prepared, on executor options that cannot work here."""
+    if (config.workers is not None and config.workers < 1) or config.gpus_per_experiment < 1:
+        raise UserError("--workers and --gpus-per-experiment must be at least 1")
     if config.executor == "ray":
         from hf_autoresearch.ray_executor import import_ray
 
         import_ray()
         return
     k = config.gpus_per_experiment
-    slot_shares(config.workers or default_workers(k), k, visible_gpus(), os.cpu_count() or 1)
+    workers = default_workers(k) if config.workers is None else config.workers
+    slot_shares(workers, k, visible_gpus(), os.cpu_count() or 1)
 
 
 def run_owner(campaign) -> str:
@@ -154,7 +157,7 @@ class LocalExecutor:
 
     def __init__(self, campaign, workers: int | None = None, gpus_per_experiment: int = 1):
         self.env = trial_env(campaign)
-        self.workers = workers or default_workers(gpus_per_experiment)
+        self.workers = default_workers(gpus_per_experiment) if workers is None else workers
         shares = slot_shares(self.workers, gpus_per_experiment, visible_gpus(), os.cpu_count() or 1)
         self.owner = run_owner(campaign)
         kill_owned(self.owner)  # what a killed session of this run left behind

@@ -20,6 +20,7 @@ import os
 import shutil
 import tarfile
 import tempfile
+import threading
 import time
 import uuid
 from concurrent.futures import Future
@@ -52,7 +53,9 @@ class RayExecutor:
             ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="warning")
         resources = ray.cluster_resources()
         gpus, cpus = int(resources.get("GPU", 0)), float(resources.get("CPU", 1))
-        self.workers = workers or max(1, gpus // gpus_per_experiment)
+        self.workers = max(1, gpus // gpus_per_experiment) if workers is None else workers
+        if self.workers < 1 or gpus_per_experiment < 1:
+            raise UserError("--workers and --gpus-per-experiment must be at least 1")
         if gpus and self.workers * gpus_per_experiment > gpus:
             raise UserError(
                 f"--workers {self.workers} with --gpus-per-experiment {gpus_per_experiment} needs "
@@ -69,7 +72,8 @@ class RayExecutor:
         self.train = ray.remote(max_retries=0)(_train_task).options(num_returns=2, **self.options)
         self.holdout = ray.remote(max_retries=0)(_holdout_task).options(**self.options)
         self.root = Path(tempfile.mkdtemp(prefix="hf-autoresearch-ray-"))  # fetched models, until they are moved
-        self.running: dict[int, tuple[object, dict]] = {}  # id(ref) -> (ref, slot view)
+        self.running: dict[int, tuple[object, dict]] = {}  # id(ref) -> (ref, slot view); Ray's threads update it
+        self.lock = threading.Lock()
 
     def submit(self, spec: TrialSpec) -> Future[TrialResult]:
         result_ref, model_ref = self.train.remote(spec, self.data, self.job)
@@ -96,7 +100,11 @@ class RayExecutor:
             scored.spec, scored.remote_model, scored.model_dir = result.spec, result.remote_model, result.model_dir
             return scored
 
-        return self._follow(ref, view, done)
+        def failed(err: Exception) -> TrialResult:  # the keep is decided: a lost holdout report must not undo it
+            result.reason = f"holdout evaluation failed: {type(err).__name__}: {err}"
+            return result
+
+        return self._follow(ref, view, done, failed)
 
     def model(self, result: TrialResult) -> Path | None:
         """Fetch a kept trial's model from the cluster into a local folder."""
@@ -110,29 +118,40 @@ class RayExecutor:
         result.remote_model = None  # the last reference: Ray frees the object
 
     def slots(self) -> list[dict]:
-        return [{"slot": f"ray-{i}", **view} for i, (_, view) in enumerate(self.running.values())]
+        with self.lock:
+            return [{"slot": f"ray-{i}", **view} for i, (_, view) in enumerate(self.running.values())]
 
     def close(self) -> None:
-        for ref, _ in list(self.running.values()):
+        with self.lock:
+            running = list(self.running.values())
+        for ref, _ in running:
             self.ray.cancel(ref, force=True)  # kills the worker; its task's reaper kills the training
         self.running.clear()
         if self.started_ray:
             self.ray.shutdown()
         shutil.rmtree(self.root, ignore_errors=True)
 
-    def _follow(self, ref, view: dict, convert) -> Future:
-        """A Future of `convert(answer)` once the task answers; a UserError on the worker (tampering) stays one."""
+    def _follow(self, ref, view: dict, convert, on_error=None) -> Future:
+        """A Future of `convert(answer)` once the task answers. A UserError on the worker (tampering) stays one; any
+        other failure is `on_error(err)`'s answer, or the future's exception."""
         key = id(ref)
-        self.running[key] = (ref, {**view, "started": time.time()})
+        with self.lock:
+            self.running[key] = (ref, {**view, "started": time.time()})
         future: Future = Future()
 
         def finished(ray_future: Future) -> None:
-            self.running.pop(key, None)
+            with self.lock:
+                self.running.pop(key, None)
             try:
                 future.set_result(convert(ray_future.result()))
             except Exception as err:
                 cause = getattr(err, "cause", None)
-                future.set_exception(cause if isinstance(cause, UserError) else err)
+                if isinstance(cause, UserError):
+                    future.set_exception(cause)
+                elif on_error is not None:
+                    future.set_result(on_error(err))
+                else:
+                    future.set_exception(err)
 
         ref.future().add_done_callback(finished)
         return future

@@ -253,3 +253,14 @@ def test_the_slots_view_shows_a_live_run_only(tmp_path):
     data = json.loads((tmp_path / slots.SLOTS_FILE).read_text())
     (tmp_path / slots.SLOTS_FILE).write_text(json.dumps({**data, "pid": int(gone.stdout)}))
     assert slots.lines(tmp_path) == []  # its writer is gone: the run is not running
+
+
+def test_impossible_slots_fail_before_anything_is_prepared(recipe, tmp_path, capsys):
+    from hf_autoresearch.cli import main
+
+    patches = tmp_path / "patches"
+    fake_patch(recipe, patches, "1.patch", "A", GAIN_A=0.1)
+    args = ["run", str(recipe), "--tag", "none", "--patches", str(patches), "--run-dir", str(tmp_path / "runs")]
+    assert main([*args, "--workers", "0"]) == 2
+    assert "--workers and --gpus-per-experiment must be at least 1" in capsys.readouterr().err
+    assert not (tmp_path / "runs" / "none").exists()
