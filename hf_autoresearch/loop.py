@@ -70,21 +70,24 @@ class Loop:
             self.workspace.fast_forward(self.config.branch, self.best.commit)  # a session killed in between
             self.rule = rule_for(self.campaign, self.ledger.records())
             self._resume_in_flight()
-            stop = None
             try:
-                while True:
-                    self.inflight.collect()
-                    stop = stop or self._stop_reason(max_experiments, hours, started)
-                    if stop is None and not self.resuming and self.inflight.busy() < self.executor.workers:
-                        self._propose()
-                        continue
-                    if not self.inflight:
-                        break
-                    self._show_slots()
-                    self.inflight.wait(POLL_SECONDS)
+                self.log(self._cycle(max_experiments, hours, started))
             finally:
                 slots.clear(self.folder)
-            self.log(stop)
+
+    def _cycle(self, max_experiments: int | None, hours: float | None, started: float) -> str:
+        """Propose whenever a slot is free, until a limit; then let what is in flight finish. Why it stopped."""
+        stop = None
+        while True:
+            self.inflight.collect()  # finished trials move their judgements on; decided experiments are recorded
+            stop = stop or self._stop_reason(max_experiments, hours, started)
+            if stop is None and not self.resuming and self.inflight.busy() < self.executor.workers:
+                self._propose()
+            elif not self.inflight:
+                return stop or "nothing left in flight"
+            else:
+                self._show_slots()
+                self.inflight.wait(POLL_SECONDS)
 
     def _stop_reason(self, max_experiments: int | None, hours: float | None, started: float) -> str | None:
         done = sum(r.number > 0 for r in self.ledger.records()) + sum(n > 0 for n in self.inflight.numbers())
@@ -119,7 +122,8 @@ class Loop:
     def _propose(self) -> None:
         """Ask the agent for one edit on top of the current best and start judging it."""
         started, best, workspace = time.monotonic(), self.best, self.workspace
-        number = max([self.ledger.next_number(), *(n + 1 for n in self.inflight.numbers()), *self._pending()])
+        taken = [*self.inflight.numbers(), *self.pending.numbers()]
+        number = max([self.ledger.next_number(), *(n + 1 for n in taken)])
         try:
             workspace.reset(best.commit)
             self.log(f"{experiment_id(number)}: asking the {self.agent.name} agent")
@@ -152,9 +156,6 @@ class Loop:
             raise
         self.pending.add(record)
         self._start(record, train_py, started)
-
-    def _pending(self) -> list[int]:
-        return [n + 1 for n in self.pending.numbers()]
 
     def _start(self, record: ExperimentRecord, train_py: str, started: float) -> None:
         self.started[record.number] = started
