@@ -25,6 +25,7 @@ from hf_autoresearch.inflight import InFlight
 from hf_autoresearch.ledger import ExperimentRecord, experiment_id
 from hf_autoresearch.options import now
 from hf_autoresearch.pending import Pending, reapply
+from hf_autoresearch.preview import make_preview, read_preview
 from hf_autoresearch.workspace import git
 
 POLL_SECONDS = 1.0  # how often the slots view is refreshed while waiting for trials
@@ -180,12 +181,33 @@ class Loop:
             best,
             run_folder=self.folder,
             budget=self.config.budget,
+            rule=self._rule_facts(),
+            preview=self._preview(best),
             in_flight=[  # so the agent does not propose what is being tried already
                 {"experiment": job.record.experiment, "description": job.record.description, "diff": job.record.diff}
                 for number_, job in sorted(self.inflight.jobs.items())
                 if number_ > 0
             ],
         )
+
+    def _rule_facts(self) -> dict:
+        """The keep rule as it is applied, for the agent's prompt."""
+        rule = self.rule
+        return {
+            "min_delta": rule.min_delta,
+            "z": rule.z,
+            "noise_std": rule.noise.std,
+            "threshold": rule.threshold,
+            "confirm": self.config.confirm,
+            "direction": rule.direction,
+        }
+
+    def _preview(self, best: ExperimentRecord) -> list[dict]:
+        """The best model's predictions on fixed training rows, made once per keep (preview.py), for the agents
+        that read them."""
+        if not getattr(self.agent, "uses_preview", False):
+            return []
+        return read_preview(self.folder, best.number) or make_preview(self.campaign, best, self.log)
 
     def _invalid(self, record: ExperimentRecord) -> None:
         record.status = "invalid"

@@ -54,6 +54,26 @@ class RunConfig:
     agent_prices: str = _opt(
         "JSON file of model prices in $ per million tokens (see README)", resume=True, group="agent"
     )
+    agent_effort: str = _opt(
+        "effort for --agent claude (default: medium)",
+        choices=("low", "medium", "high", "max"),
+        resume=True,
+        group="agent",
+    )
+    agent_thinking: str = _opt(
+        "thinking for --agent claude: adaptive (default), between_tools, disabled, or a token budget >= 1024",
+        resume=True,
+        group="agent",
+    )
+    max_invalid_streak: int = _opt(
+        "stop the run (resumable) after this many invalid proposals in a row; 0 never stops (default: 5)",
+        resume=True,
+        group="agent",
+    )
+    optuna_sampler: str = _opt("sampler of --agent optuna (default: tpe)", choices=("tpe", "random"), group="agent")
+    optuna_startup_trials: int = _opt(
+        "random trials before TPE models the space, the baseline included (default: 3)", group="agent"
+    )
     # --- honest evaluation ------------------------------------------------------------------------------------
     min_delta: float = _opt("a keep must beat the best by more than this (default: the recipe's)", group="honest")
     baseline_repeats: int = _opt("baseline runs with other seeds, for the noise floor", default=3, group="honest")
@@ -159,11 +179,22 @@ class RunConfig:
 
     @property
     def agent_options(self) -> dict:
-        return {
-            k: getattr(self, k)
-            for k in ("agent_model", "max_agent_turns", "max_agent_dollars", "agent_prices")
-            if getattr(self, k) is not None
+        """The options `agents.make_agent` takes, under its names."""
+        names = {
+            "agent_model": "agent_model",
+            "max_agent_turns": "max_agent_turns",
+            "max_agent_dollars": "max_agent_dollars",
+            "agent_prices": "agent_prices",
+            "agent_effort": "effort",
+            "agent_thinking": "thinking",
+            "max_invalid_streak": "max_invalid_streak",
+            "optuna_sampler": "sampler",
+            "optuna_startup_trials": "startup_trials",
         }
+        options = {arg: getattr(self, field) for field, arg in names.items() if getattr(self, field) is not None}
+        if str(options.get("thinking", "")).isdigit():  # a token budget
+            options["thinking"] = int(options["thinking"])
+        return options
 
 
 def _field(name: str) -> dataclasses.Field:
