@@ -1,6 +1,6 @@
 """The harness's overhead per experiment, and what `accelerate launch` costs before the first training step.
 
-    python scripts/bench_overhead.py --budget 30 --experiments 4 --launch-probe \\
+    python scripts/bench_overhead.py --budget 30 --experiments 4 --launch-probe --evaluator-probe \\
         --data ../shared/data/banking77 --model ~/.cache/hf-autoresearch-offline/all-MiniLM-L6-v2
 
 Part 1 runs `hf-autoresearch run` on a copy of the intent-categorization recipe in a throwaway git repository (one
@@ -12,7 +12,9 @@ agent, and bookkeeping (git, ledger, moving the kept model).
 
 Part 2 (--launch-probe) runs the recipe's train.py by itself, wrapped so that it prints a timestamp at its first
 line, when its imports are done, when training begins, after the first step, when training ends and after saving;
-under `python` and under `accelerate launch`, each with OMP_NUM_THREADS unset and set to the core count.
+under `python` and under `accelerate launch`, each with OMP_NUM_THREADS unset, 1 and the core count. --evaluator-probe
+(part 3) scores the run's baseline model on the selection split in a fresh evaluation process (start-up, imports and
+metric load included) and in the warm one, with the wall and CPU seconds of each.
 
 The machine's load average (`uptime`) is printed before and after each part: on a shared machine, read the
 numbers with it.
@@ -243,7 +245,9 @@ def probe_once(args, splits: Path, work: Path, launcher: str, threads: int | Non
 
 def launch_probe(args, splits: Path, work: Path) -> None:
     cores = len(os.sched_getaffinity(0))
-    configs = [(launcher, threads) for launcher in ("python", "accelerate") for threads in (None, cores)]
+    # unset: accelerate launch sets OMP_NUM_THREADS to the physical cores, torch alone uses them too; 1 thread is
+    # what a slot's share can come to on a busy or oversubscribed machine
+    configs = [(launcher, threads) for launcher in ("python", "accelerate") for threads in (None, 1, cores)]
     print(f"\npart 2: seconds from launch to each milestone of train.py (budget {args.probe_budget:.0f} s)")
     print(f"  before: {load_average()}")
     results = {c: [probe_once(args, splits, work, *c) for _ in range(args.probe_repeats)] for c in configs}
