@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ from hf_autoresearch.options import RUN_FILE, VERSION, RunConfig, now
 from hf_autoresearch.recipe import Recipe, load_recipe
 from hf_autoresearch.tamper import fingerprint
 from hf_autoresearch.tasks import Task, get_task, prepare_splits, task_files
-from hf_autoresearch.workspace import Workspace, branch_exists, check_branch_free, repo_root
+from hf_autoresearch.workspace import Workspace, branch_exists, check_branch_free, git, repo_root
 
 
 class RunError(UserError):
@@ -105,17 +106,28 @@ def start(config: RunConfig, log=print) -> Campaign:
     folder.mkdir(parents=True, exist_ok=True)
     _ignore_in_git(folder.parent)
     config.save(folder)  # first: a start cut short (Ctrl-C, a kill) is finished by --resume
-    return _finish_start(folder, config, recipe, log)
+    try:
+        return _finish_start(folder, config, recipe, log)
+    except UserError:  # bad input (data, git): no run was made, so the same command works once it is fixed
+        (folder / RUN_FILE).unlink(missing_ok=True)
+        shutil.rmtree(folder / "splits.tmp", ignore_errors=True)
+        if not any(folder.iterdir()):  # else it holds what the error names (contamination.json)
+            folder.rmdir()
+        raise
 
 
 def _finish_start(folder: Path, config: RunConfig, recipe: Recipe, log) -> Campaign:
     """Prepare what a start has not prepared yet: the splits (written atomically), then the worktree."""
     if not (folder / "splits").is_dir():
         prepare_data(config, recipe, folder, log)
-    worktree = folder / "worktree"
-    if (worktree / ".git").exists() or branch_exists(Path(config.repo), config.branch):
-        workspace = Workspace.reopen(Path(config.repo), worktree, config.branch, Path(config.recipe_rel))
+    worktree, repo = folder / "worktree", Path(config.repo)
+    if branch_exists(repo, config.branch):  # made last by Workspace.create: the worktree is complete
+        workspace = Workspace.reopen(repo, worktree, config.branch, Path(config.recipe_rel))
     else:
+        # a start killed inside Workspace.create (SIGKILL skips its undo) leaves a detached worktree: redo it
+        git(repo, "worktree", "remove", "--force", str(worktree), check=False)
+        shutil.rmtree(worktree, ignore_errors=True)
+        git(repo, "worktree", "prune", check=False)
         workspace = Workspace.create(recipe.path, worktree, config.branch)
     return Campaign(folder, config, recipe, workspace)
 
@@ -128,7 +140,7 @@ def resume(run_dir: Path, tag: str, overrides: dict | None = None, log=print) ->
     config = RunConfig.load(folder)
     if overrides:
         config = config.with_overrides(overrides)
-    if not (folder / "splits").is_dir() or not (folder / "worktree" / ".git").exists():
+    if not (folder / "splits").is_dir() or not branch_exists(Path(config.repo), config.branch):
         log("finishing the start of this run (it was cut short)")
         campaign = _finish_start(folder, config, load_recipe(config.recipe), log)
     else:
@@ -142,7 +154,10 @@ def resume(run_dir: Path, tag: str, overrides: dict | None = None, log=print) ->
     config.save(folder)
     best = campaign.ledger.best()
     if best is not None:
-        workspace.reset(best.commit)  # drops whatever an interrupted experiment left behind
+        campaign.workspace.reset(best.commit)  # drops whatever an interrupted experiment left behind
+    from hf_autoresearch.loop import recover_models  # here, not in the loop only: the Hub catch-up runs before it
+
+    recover_models(campaign)  # a keep killed between its ledger row and its rename gets its model folder now
     campaign.ledger.write_tsv()
     return campaign
 
@@ -184,6 +199,47 @@ def _check_contamination(task: Task, splits, config: RunConfig, folder: Path, lo
         return splits.train
     log(f"dropped {len(report.train_indices)} contaminated rows from training (--contamination fail stops instead)")
     return [row for i, row in enumerate(splits.train) if i not in report.train_indices]
+
+
+def check_base_model(config: RunConfig) -> None:
+    """Fail in seconds on a base model that does not exist, not minutes later in the baseline's training.
+
+    A local folder must hold a saved model; a Hub id must be in the local cache or known to the Hub (asked once).
+    Tasks whose models are not transformers models (no AutoModel class, e.g. a threshold) are not checked.
+    """
+    recipe = load_recipe(config.recipe)
+    if not get_task(recipe.task).auto_class.startswith("AutoModel"):
+        return
+    model = config.model or recipe.model.name
+    where = "--model" if config.model else f"[model] name in {recipe.path / 'recipe.toml'}"
+    fix = f"check {where}: a Hub model id (OWNER/NAME) or a folder written by save_pretrained"
+    path = Path(model).expanduser()
+    if path.exists() or model.startswith((".", "/", "~")):
+        if not any((path / name).is_file() for name in ("config.json", "adapter_config.json")):
+            what = "no config.json (nor adapter_config.json) in that folder" if path.is_dir() else "no such folder"
+            raise RunError(f"model {model}: {what}; {fix}")
+        return
+    from huggingface_hub import HfApi, try_to_load_from_cache
+    from huggingface_hub.errors import HFValidationError, RepositoryNotFoundError
+
+    try:
+        if any(
+            isinstance(try_to_load_from_cache(model, name), str) for name in ("config.json", "adapter_config.json")
+        ):
+            return  # downloaded before: works offline
+        HfApi(endpoint=os.environ.get("HF_ENDPOINT")).model_info(model, timeout=15)  # HF_ENDPOINT as set now
+    except HFValidationError as err:
+        raise RunError(f"model {model!r} is neither a local folder nor a valid Hub id ({err}); {fix}") from err
+    except RepositoryNotFoundError as err:
+        raise RunError(
+            f"model {model!r}: no such model on the Hub (a private one needs `hf auth login`) and no such local "
+            f"folder; {fix}"
+        ) from err
+    except Exception as err:  # offline, DNS, timeout: train.py could not download it either
+        raise RunError(
+            f"model {model!r} is not a local folder, not in the Hugging Face cache, and the Hub could not be asked "
+            f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}); {fix}, or offline a local folder"
+        ) from err
 
 
 def _absolute_if_local(value: str) -> str:

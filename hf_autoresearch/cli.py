@@ -104,8 +104,9 @@ def cmd_run(args) -> int:
         config.agent = config.agent or default_agent(config.patches)
         extras = RunExtras.from_args(config)
         agent = make_agent(config.agent, patches=config.patches, seed=config.seed, **config.agent_options)
-        agent.check()  # fail on a bad agent (options, API key) or executor before preparing anything
+        agent.check()  # fail on a bad agent (options, API key), executor or model before preparing anything
         check_executor(config)
+        campaign.check_base_model(config)  # a model id that does not exist
         run = campaign.start(config)
         config = run.config
     executor = make_executor(run)

@@ -46,7 +46,12 @@ def load_hub(source: str, offline_hint: str) -> datasets.DatasetDict:
 
 
 def load_local_file(file: Path) -> datasets.Dataset:
-    """One csv / jsonl / parquet file as a Dataset, or a DataError naming the file."""
+    """One csv / jsonl / parquet file as a Dataset, or a DataError naming the file (and the line, for bad text)."""
+    if file.suffix != ".parquet":
+        _check_utf8(file)
+    quiet = not datasets.are_progress_bars_disabled()
+    if quiet:  # a local file loads in a moment: a progress bar is noise, above all before an error
+        datasets.disable_progress_bars()
     try:
         return datasets.load_dataset(LOCAL_FORMATS[file.suffix], data_files=str(file), split="train")
     except Exception as err:  # pyarrow and pandas raise many types (UnicodeDecodeError, ArrowInvalid...)
@@ -54,6 +59,23 @@ def load_local_file(file: Path) -> datasets.Dataset:
         raise DataError(
             f"{file}: cannot be read as {LOCAL_FORMATS[file.suffix]} ({type(err).__name__}: {cause}); save it as "
             "UTF-8 with a header row (csv) or one JSON object a line (jsonl)"
+        ) from err
+    finally:
+        if quiet:
+            datasets.enable_progress_bars()
+
+
+def _check_utf8(file: Path) -> None:
+    """Name the first line that is not UTF-8 (the loaders only say that generating the dataset failed)."""
+    data = file.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
+        raise DataError(
+            f"{file}: cannot be read as {LOCAL_FORMATS[file.suffix]} (line {line} is not UTF-8: byte "
+            f"0x{data[err.start]:02x} at column {column}); save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)"
         ) from err
 
 

@@ -117,9 +117,40 @@ def _build(cls, table: dict, where: str, file: Path):
         value = table[name]
         expected = {"str": str, "int": int, "float": (int, float), "list[str]": list, "dict": dict}[str(f.type)]
         if not isinstance(value, expected) or (isinstance(value, bool) and str(f.type) != "bool"):
-            raise RecipeError(f"{file}: {where}{name} must be {f.type}, got {value!r}")
+            raise RecipeError(
+                f"{file}: {where}{name} must be {f.type}, got {_toml(value)}; write it as {name} = "
+                f"{_suggest(value, str(f.type))}"
+            )
         values[name] = float(value) if f.type == "float" else value
     return values
+
+
+_EXAMPLES = {
+    "str": '"text"',
+    "int": "300",
+    "float": "0.1",
+    "list[str]": '["--flag", "value"]',
+    "dict": '{key = "value"}',
+}
+
+
+def _toml(value) -> str:
+    """A value as TOML writes it (what the user typed), for messages."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return f'"{value}"' if isinstance(value, str) else repr(value)
+
+
+def _suggest(value, kind: str) -> str:
+    """The value in the expected type when it converts (a quoted number), else an example."""
+    if isinstance(value, str) and kind in ("int", "float"):
+        try:
+            return str(int(value) if kind == "int" else float(value))
+        except ValueError:
+            pass
+    if kind == "str" and isinstance(value, int | float) and not isinstance(value, bool):
+        return f'"{value}"'
+    return _EXAMPLES[kind]
 
 
 def load_recipe(path: str | Path) -> Recipe:
@@ -134,7 +165,7 @@ def load_recipe(path: str | Path) -> Recipe:
     try:
         table = tomllib.loads(file.read_text())
     except tomllib.TOMLDecodeError as err:
-        raise RecipeError(f"{file}: not valid TOML: {err}") from err
+        raise RecipeError(f"{file}: not valid TOML: {err}; fix the TOML syntax at that line") from err
 
     top = _build(Recipe, table, "", file)
     sections = {}

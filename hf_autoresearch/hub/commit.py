@@ -1,8 +1,8 @@
 """One attempt at publishing one revision, safe to repeat, and which failures are worth repeating it for.
 
 An attempt first asks the Hub what is already there: the tag `<tag>-exp-NNNN` (then only hub.jsonl may lack the
-line), else the head of the branch, whose commit description carries a marker line naming the run, experiment and
-git commit (then only the tag is missing). Only what is missing is done, so a retry after a commit whose answer was
+line), else the branch's commits, whose descriptions carry a marker line naming the run, experiment and git commit
+(then only the tag is missing; the commit may lie under later ones). Only what is missing is done, so a retry after a commit whose answer was
 lost makes no second commit, and hub.jsonl gets one line per pushed experiment.
 """
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hf_autoresearch.hub.names import hub_tag
-from hf_autoresearch.hub.pushes import entries, record_push
+from hf_autoresearch.hub.pushes import record_push
 from hf_autoresearch.hub.revision import KEEP_ON_HUB, commit_description, commit_marker
 from hf_autoresearch.ledger import ExperimentRecord
 from hf_autoresearch.summary import RunSummary
@@ -96,14 +96,19 @@ class HubTarget:
         return entry
 
     def _landed(self, summary: RunSummary, record: ExperimentRecord, revision: str, head: str | None) -> str | None:
-        """The head of `revision` if it is this experiment's commit from an earlier attempt, else None."""
+        """This experiment's commit on `revision` from an earlier attempt (found by its marker line), else None.
+
+        On the run branch it may lie under later commits: a keep whose commit landed but whose tag did not, pushed
+        again after an earlier keep's failed push was redone on top of it. On main only the head counts: an earlier
+        promotion of the same experiment under later ones is no reason not to promote it again.
+        """
         if head is None:
             return None
-        known = {e["hub_commit"]: e for e in entries(self.folder) if e.get("repo_id") == self.repo_id}
-        if head in known:  # recorded: ours only if it is this experiment's on this revision
-            return head if (known[head]["number"], known[head]["revision"]) == (record.number, revision) else None
-        latest = self.api.list_repo_commits(self.repo_id, revision=head)[0]
-        return head if commit_marker(summary, record) in (latest.message or "") else None
+        marker = commit_marker(summary, record)
+        commits = self.api.list_repo_commits(self.repo_id, revision=head)
+        if revision != self.branch:
+            commits = commits[:1]
+        return next((c.commit_id for c in commits if marker in (c.message or "")), None)
 
     def _commit(
         self, summary: RunSummary, record: ExperimentRecord, files: dict, message: str, revision: str, parent
