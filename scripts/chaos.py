@@ -934,6 +934,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, help="folder to work in (default: a new temporary folder)")
     parser.add_argument("--json", type=Path, help="also write the result here")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # a `kill` cleans up like Ctrl-C: nothing left running
     work = args.work or Path(tempfile.mkdtemp(prefix="hf-autoresearch-chaos-"))
     if args.work and work.exists():
         shutil.rmtree(work)
