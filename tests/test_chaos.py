@@ -194,6 +194,6 @@ def test_ten_kills_at_every_phase_lose_nothing(banking77, tmp_path):
     (tmp_path / "chaos.json").write_text(json.dumps([k.__dict__ for k in result.kills]))
     assert len(result.kills) == 10 and result.resumes >= 10
     assert {"git", "ledger", "push", "agent", "training"} <= set(result.phases())
-    assert result.experiments == result.max_experiments == 1
+    assert result.runs and all(r.experiments == r.max_experiments >= 1 for r in result.runs)
     assert result.problems == []
     assert (result.lost, result.duplicated, result.orphans) == ([], [], [])
