@@ -522,6 +522,6 @@ def test_claude_run_end_to_end_records_edits_and_costs(
 
         # resumed with a dollar limit already spent: the run stops cleanly without a new experiment
         sent = len(fake.requests)
-        assert main(["run", "--resume", "--max-agent-dollars", "0.02", "--max-experiments", "5", *common]) == 0
+        assert main(["run", "--resume", "--max-agent-dollars", "0.015", "--max-experiments", "5", *common]) == 0
         assert len(Ledger(run_dir / "c1").records()) == 3 and len(fake.requests) == sent
-        assert "--max-agent-dollars 0.02" in capsys.readouterr().out
+        assert "--max-agent-dollars 0.015" in capsys.readouterr().out
