@@ -517,8 +517,8 @@ def test_claude_run_end_to_end_records_edits_and_costs(
         assert git(project, "status", "--porcelain") == ""
         out = capsys.readouterr().out
         total = 6 * dollars(1000, 100)
-    assert f"agent cost ${total:.4f} over 2 proposals (${total / 2:.4f} an experiment): 6 requests" in out
-    assert "cache hit rate 0%; 6000 input, 600 output" in out
+        assert f"agent cost ${total:.4f} over 2 proposals (${total / 2:.4f} an experiment): 6 requests" in out
+        assert "cache hit rate 0%; 6000 input, 600 output" in out
 
         # resumed with a dollar limit already spent: the run stops cleanly without a new experiment
         sent = len(fake.requests)
