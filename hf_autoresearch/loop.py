@@ -47,6 +47,7 @@ class Loop:
         self.pending = Pending(campaign.folder, campaign.workspace, campaign.config.tag)
         self.inflight = InFlight(executor, lambda: self.best, self._record, log)
         self.best: ExperimentRecord | None = None
+        self.records: list[ExperimentRecord] = []  # the ledger as the driver wrote it
         self.rule = None
         self.agent_done = False
         self.resuming: set[int] = set()  # re-runs of a killed session: new proposals wait until they are recorded
@@ -65,11 +66,12 @@ class Loop:
         started = time.monotonic()
         with _driver_lock(self.folder), _detached(self.workspace, self.config.branch):
             recover_models(self.campaign)
+            self.records = self.ledger.records()  # the driver is the ledger's one writer: it keeps it in memory
             self.best = self.ledger.best()
             if self.best is None:
                 self._baseline()
             self.workspace.fast_forward(self.config.branch, self.best.commit)  # a session killed in between
-            self.rule = rule_for(self.campaign, self.ledger.records())
+            self.rule = rule_for(self.campaign, self.records)
             self._resume_in_flight()
             try:
                 self.log(self._cycle(max_experiments, hours, started))
@@ -91,7 +93,7 @@ class Loop:
                 self.inflight.wait(POLL_SECONDS)
 
     def _stop_reason(self, max_experiments: int | None, hours: float | None, started: float) -> str | None:
-        done = sum(r.number > 0 for r in self.ledger.records()) + sum(n > 0 for n in self.inflight.numbers())
+        done = sum(r.number > 0 for r in self.records) + sum(n > 0 for n in self.inflight.numbers())
         if max_experiments is not None and done >= max_experiments:
             return f"reached --max-experiments {max_experiments}"
         if hours is not None and time.monotonic() - started > hours * 3600:
@@ -115,7 +117,7 @@ class Loop:
 
     def _resume_in_flight(self) -> None:
         """Judge again what a killed session had in flight (same numbers, same commits)."""
-        for record in self.pending.load({r.number for r in self.ledger.records()}):
+        for record in self.pending.load({r.number for r in self.records}):
             self.log(f"{record.experiment}: was in flight when the last session ended; running it again")
             self.resuming.add(record.number)
             self._start(record, self.pending.train_py_at(record.commit), time.monotonic())
@@ -123,8 +125,8 @@ class Loop:
     def _propose(self) -> None:
         """Ask the agent for one edit on top of the current best and start judging it."""
         started, best, workspace = time.monotonic(), self.best, self.workspace
-        taken = [*self.inflight.numbers(), *self.pending.numbers()]
-        number = max([self.ledger.next_number(), *(n + 1 for n in taken)])
+        taken = [r.number for r in self.records] + self.inflight.numbers() + self.pending.numbers()
+        number = max(taken) + 1
         try:
             workspace.reset(best.commit)
             self.log(f"{experiment_id(number)}: asking the {self.agent.name} agent")
@@ -161,12 +163,12 @@ class Loop:
     def _start(self, record: ExperimentRecord, train_py: str, started: float) -> None:
         self.started[record.number] = started
         self._notify("on_phase", record.number, "training")
-        parent = next(r for r in self.ledger.records() if r.status == "keep" and r.commit == record.parent)
+        parent = next(r for r in self.records if r.status == "keep" and r.commit == record.parent)
         judgement = judge_candidate(self.campaign, record, train_py, parent, self.rule, self._reapply, self.log)
         self.inflight.start(record, judgement)
 
     def _reapply(self, record: ExperimentRecord, best: ExperimentRecord):
-        kept = [r for r in self.ledger.records() if r.status == "keep"]
+        kept = [r for r in self.records if r.status == "keep"]
         since = next((i + 1 for i, r in enumerate(kept) if r.commit == record.parent), 0)
         return reapply(self.workspace, record, best, kept[since:])
 
@@ -177,7 +179,7 @@ class Loop:
             workspace.worktree,
             workspace.train_py,
             self.recipe,
-            self.ledger.records(),
+            list(self.records),
             best,
             run_folder=self.folder,
             budget=self.config.budget,
@@ -241,6 +243,7 @@ class Loop:
         if record.status == "keep" and self.best is not None and record.parent != self.best.commit:  # see assess.py
             raise RuntimeError(f"{record.experiment} was judged on {record.parent[:8]}, not on the best")
         self.ledger.append(record)
+        self.records.append(record)
         if record.status == "keep":
             self.workspace.fast_forward(self.config.branch, record.commit)
             self.best = record

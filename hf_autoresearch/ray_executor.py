@@ -50,7 +50,12 @@ class RayExecutor:
         ray = self.ray = import_ray()
         self.started_ray = not ray.is_initialized()
         if self.started_ray:  # a local Ray unless an address is given (or RAY_ADDRESS is set)
-            ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="warning")
+            local = {}
+            if not (address or os.environ.get("RAY_ADDRESS")):
+                # at least one CPU a worker: Ray kills idle worker processes beyond its CPU count, and with them
+                # the warm evaluation processes they keep between trials
+                local["num_cpus"] = max(os.cpu_count() or 1, workers or 1)
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="warning", **local)
         resources = ray.cluster_resources()
         gpus, cpus = int(resources.get("GPU", 0)), float(resources.get("CPU", 1))
         self.workers = max(1, gpus // gpus_per_experiment) if workers is None else workers

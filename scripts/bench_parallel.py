@@ -3,9 +3,9 @@
 
 The recipe's train.py holds a fixed training time: it sleeps until the budget's deadline, then saves a tiny model, so
 compute does not interfere and what is measured is the harness: launching, evaluating, recording, proposing. Each
-configuration runs a baseline and `rounds x N` experiments (the replay agent, one patch each; nothing is kept, so no
-confirmation or re-apply runs), through the CLI in a fresh process; throughput counts the experiments over the time
-from the first one's start to the last one's end.
+configuration runs a baseline (N repeats: one on each slot, which warms it up) and `rounds x N` experiments (the
+replay agent, one patch each; nothing is kept, so no confirmation or re-apply runs), through the CLI in a fresh
+process; throughput counts the experiments over the time from the first one's start to the last one's end.
 
     python scripts/bench_parallel.py --budget 60                  # the setting
     python scripts/bench_parallel.py --budget 20 --executors local --workers 1 2
@@ -132,7 +132,10 @@ def measure(args, executor: str, workers: int, root: Path, data: Path, model: Pa
     recipe, patches = make_project(folder, experiments)
     command = [sys.executable, "-m", "hf_autoresearch.cli", "run", str(recipe), "--tag", "bench"]
     command += ["--patches", str(patches), "--executor", executor, "--workers", str(workers)]
-    command += ["--budget", str(args.budget), "--grace", str(args.grace), "--baseline-repeats", "1", "--no-confirm"]
+    # the baseline trains once on every slot: each slot's evaluation process (and Ray worker) is warm before the
+    # measured experiments, as it is for all but the first minutes of a real run
+    command += ["--budget", str(args.budget), "--grace", str(args.grace), "--baseline-repeats", str(workers)]
+    command += ["--no-confirm"]
     command += ["--min-delta", "1.0", "--max-experiments", str(experiments)]  # nothing kept: one run each
     command += ["--data", str(data), "--model", str(model), "--run-dir", str(folder / "runs")]
     started = time.monotonic()
