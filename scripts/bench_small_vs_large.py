@@ -118,11 +118,12 @@ def bench(
     else:
         log(f"small model: {experiments} experiments at {budget:.0f} s ({load_average()})")
         grace_args = ["--grace", str(grace)] if grace is not None else []
+        patches = ["--patches", str(project / "examples")] if agent == "replay" else []
         if (folder / "run.json").is_file():  # an interrupted bench: continue its run
             start = ["run", "--resume", "--tag", "small", "--run-dir", str(runs), *grace_args]
         else:
             start = [
-                "run", str(project), "--tag", "small", "--agent", agent, "--model", str(model), *data_args,
+                "run", str(project), "--tag", "small", "--agent", agent, *patches, "--model", str(model), *data_args,
                 "--budget", str(budget), *grace_args, "--baseline-repeats", "1",
                 "--confirm" if confirm else "--no-confirm", "--seed", "0", "--run-dir", str(runs),
             ]  # fmt: skip
