@@ -79,7 +79,7 @@ def latest_tag(run_dir: Path) -> str | None:
 def cmd_run(args) -> int:
     from hf_autoresearch import campaign
     from hf_autoresearch.agents import default_agent, make_agent
-    from hf_autoresearch.executor import LocalExecutor
+    from hf_autoresearch.executor import check_executor, make_executor
     from hf_autoresearch.integrations import RunExtras
     from hf_autoresearch.loop import Loop
     from hf_autoresearch.options import RunConfig
@@ -95,6 +95,7 @@ def cmd_run(args) -> int:
         extras = RunExtras.from_args(config)  # a missing Hub token or tracker fails here, before any training
         agent = make_agent(config.agent, patches=config.patches, seed=config.seed, **config.agent_options)
         agent.check()
+        check_executor(config)
     else:
         if not given.get("recipe"):
             raise SystemExit("error: hf-autoresearch run needs a RECIPE folder (or --resume)")
@@ -103,20 +104,25 @@ def cmd_run(args) -> int:
         config.agent = config.agent or default_agent(config.patches)
         extras = RunExtras.from_args(config)
         agent = make_agent(config.agent, patches=config.patches, seed=config.seed, **config.agent_options)
-        agent.check()  # fail on a bad agent (options, API key) before preparing anything
-        campaign.check_base_model(config)  # and on a model id that does not exist
+        agent.check()  # fail on a bad agent (options, API key), executor or model before preparing anything
+        check_executor(config)
+        campaign.check_base_model(config)  # a model id that does not exist
         run = campaign.start(config)
         config = run.config
-    print(f"run {config.tag}: {config.agent} agent, branch {config.branch}, folder {run.folder}")
-    executor = LocalExecutor(run)
+    executor = make_executor(run)
+    print(
+        f"run {config.tag}: {config.agent} agent, {executor.workers} worker(s) ({executor.name}), "
+        f"branch {config.branch}, folder {run.folder}"
+    )
     loop = Loop(run, agent, executor)
     try:
         with extras.attach(loop, config):
             loop.run(max_experiments=config.max_experiments, hours=config.hours)
     except KeyboardInterrupt:
         print(
-            f"\ninterrupted: the running experiment was stopped and not recorded; the ledger is consistent.\n"
-            f"continue with: hf-autoresearch run --resume --tag {config.tag} --run-dir {config.run_dir}",
+            f"\ninterrupted: the experiments in flight were stopped and not recorded; the ledger is consistent.\n"
+            f"continue with (it runs them again): hf-autoresearch run --resume --tag {config.tag} "
+            f"--run-dir {config.run_dir}",
             file=sys.stderr,
         )
         return 130

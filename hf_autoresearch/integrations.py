@@ -6,21 +6,11 @@ seconds) and attaches them to the loop as callbacks.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from contextlib import contextmanager
 
 from hf_autoresearch.errors import UserError
-
-
-def add_run_options(parser: argparse.ArgumentParser) -> None:
-    hub = parser.add_argument_group("publishing and tracking")
-    hub.add_argument("--push-to-hub", metavar="OWNER/NAME", help="push every kept experiment to this Hub model repo")
-    hub.add_argument("--public", action="store_true", help="create the Hub repo public (default: private)")
-    hub.add_argument("--promote", action="store_true", help="at the end, put the best experiment on the repo's main")
-    hub.add_argument("--dry-run", action="store_true", help="say what --push-to-hub would push; push nothing")
-    hub.add_argument("--tracker", choices=["trackio"], help="also log every experiment to a local trackio project")
 
 
 class RunExtras:

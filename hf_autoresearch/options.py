@@ -54,6 +54,26 @@ class RunConfig:
     agent_prices: str = _opt(
         "JSON file of model prices in $ per million tokens (see README)", resume=True, group="agent"
     )
+    agent_effort: str = _opt(
+        "effort for --agent claude (default: medium)",
+        choices=("low", "medium", "high", "max"),
+        resume=True,
+        group="agent",
+    )
+    agent_thinking: str = _opt(
+        "thinking for --agent claude: adaptive (default), between_tools, disabled, or a token budget >= 1024",
+        resume=True,
+        group="agent",
+    )
+    max_invalid_streak: int = _opt(
+        "stop the run (resumable) after this many invalid proposals in a row; 0 never stops (default: 5)",
+        resume=True,
+        group="agent",
+    )
+    optuna_sampler: str = _opt("sampler of --agent optuna (default: tpe)", choices=("tpe", "random"), group="agent")
+    optuna_startup_trials: int = _opt(
+        "random trials before TPE models the space, the baseline included (default: 3)", group="agent"
+    )
     # --- honest evaluation ------------------------------------------------------------------------------------
     min_delta: float = _opt("a keep must beat the best by more than this (default: the recipe's)", group="honest")
     baseline_repeats: int = _opt("baseline runs with other seeds, for the noise floor", default=3, group="honest")
@@ -76,6 +96,30 @@ class RunConfig:
         "train under bubblewrap: the run folder, the data source and the datasets cache are hidden from train.py",
         default=False,
         group="honest",
+    )
+    # --- parallel experiments -----------------------------------------------------------------------------------
+    workers: int = _opt(
+        "experiments trained at once (default: one per visible GPU / --gpus-per-experiment, 1 without a GPU)",
+        resume=True,
+        group="parallel",
+    )
+    gpus_per_experiment: int = _opt(
+        "GPUs each experiment trains on (accelerate launch --num_processes K when K > 1)",
+        default=1,
+        resume=True,
+        group="parallel",
+    )
+    executor: str = _opt(
+        "where trials run: subprocesses on this machine, or Ray tasks (pip install 'hf-autoresearch[ray]')",
+        default="local",
+        choices=("local", "ray"),
+        resume=True,
+        group="parallel",
+    )
+    ray_address: str = _opt(
+        "the Ray cluster to join with --executor ray, e.g. auto or ray://HEAD:10001 (default: a local Ray)",
+        resume=True,
+        group="parallel",
     )
     # --- publishing and tracking --------------------------------------------------------------------------------
     push_to_hub: str = _opt("push every kept experiment to this Hub model repo (OWNER/NAME)", resume=True, group="hub")
@@ -135,11 +179,22 @@ class RunConfig:
 
     @property
     def agent_options(self) -> dict:
-        return {
-            k: getattr(self, k)
-            for k in ("agent_model", "max_agent_turns", "max_agent_dollars", "agent_prices")
-            if getattr(self, k) is not None
+        """The options `agents.make_agent` takes, under its names."""
+        names = {
+            "agent_model": "agent_model",
+            "max_agent_turns": "max_agent_turns",
+            "max_agent_dollars": "max_agent_dollars",
+            "agent_prices": "agent_prices",
+            "agent_effort": "effort",
+            "agent_thinking": "thinking",
+            "max_invalid_streak": "max_invalid_streak",
+            "optuna_sampler": "sampler",
+            "optuna_startup_trials": "startup_trials",
         }
+        options = {arg: getattr(self, field) for field, arg in names.items() if getattr(self, field) is not None}
+        if str(options.get("thinking", "")).isdigit():  # a token budget
+            options["thinking"] = int(options["thinking"])
+        return options
 
 
 def _field(name: str) -> dataclasses.Field:
@@ -149,6 +204,7 @@ def _field(name: str) -> dataclasses.Field:
 GROUPS = {
     "agent": "the agent",
     "honest": "honest evaluation (see README: How a keep is decided)",
+    "parallel": "parallel experiments (see README: Parallel experiments)",
     "hub": "publishing and tracking",
 }
 

@@ -40,6 +40,7 @@ class LiveProgress:
         self.best: ExperimentRecord | None = None
         self.counts = {"done": 0, "keep": 0}
         self._live: Live | None = None
+        self.slots = None  # the executor's slots(), when attached to a loop
 
     @contextmanager
     def attach(self, run):
@@ -50,6 +51,7 @@ class LiveProgress:
         self.best = run.ledger.best()
         self.counts = {"done": len(records), "keep": sum(r.status == "keep" for r in records)}
         run.callbacks.append(self)
+        self.slots = getattr(getattr(run, "executor", None), "slots", None)  # several slots: a line for each
         if self.enabled:
             self._live = Live(console=self.console, get_renderable=self.render, refresh_per_second=2, transient=True)
             self._live.start()
@@ -91,4 +93,10 @@ class LiveProgress:
             text.append(f" ({self.best.experiment})", style="dim")
         elapsed = _clock(time.monotonic() - self.run_started)
         text.append(f"  ·  {self.counts['done']} done, {self.counts['keep']} kept, {elapsed} elapsed", style="dim")
+        current = self.slots() if self.slots is not None else []
+        if len(current) > 1:
+            from hf_autoresearch.slots import describe
+
+            for slot in current:
+                text.append("\n  " + describe(slot, self.budget), style="dim")
         return text

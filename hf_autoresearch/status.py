@@ -42,6 +42,10 @@ def print_status(folder: Path, console: Console | None = None) -> None:
     console.print(table)
     for line in summary_lines(summary):
         console.print(line)
+    from hf_autoresearch.slots import lines as slot_lines
+
+    for line in slot_lines(folder):  # a run in progress: what each slot is doing
+        console.print(f"running: {escape(line)}")
 
 
 def summary_lines(summary: RunSummary) -> list[str]:

@@ -25,6 +25,8 @@ class TrialSpec:
     train_py: str  # the script's text at the experiment's commit: a trial needs no worktree
     log_path: Path
     description: str = ""
+    commit: str = ""  # the git commit train_py comes from
+    kind: str = "first run"  # baseline, first run, confirmation, re-applied: what the trial is for
 
 
 @dataclass
@@ -43,11 +45,15 @@ class TrialResult:
     log_tail: str = ""
     started_at: float = 0.0  # Unix times, so overlapping trials can be seen in the ledger
     finished_at: float = 0.0
+    slot: str = ""  # where it ran: "local-0", "ray:NODE"...
+    remote_model: object = None  # a remote executor's handle on the saved model (`executor.model(result)` fetches it)
 
     def to_dict(self) -> dict:
         """The trial as the ledger keeps it (`trials` of an experiment record)."""
         return {
             "seed": self.spec.seed,
+            "kind": self.spec.kind,
+            "commit": self.spec.commit,
             "status": self.status,
             "selection": self.selection,
             "holdout": self.holdout,
@@ -58,6 +64,7 @@ class TrialResult:
             "log": str(self.spec.log_path),
             "started_at": self.started_at,
             "finished_at": self.finished_at,
+            "slot": self.slot,
         }
 
 
@@ -78,8 +85,11 @@ class TrialEnv:
     samples_dir: Path | None = None
 
 
-def run_trial(spec: TrialSpec, env: TrialEnv, scratch: Path, evaluator: Evaluator, **job_options) -> TrialResult:
-    """Train in `scratch` (emptied first), then score selection with `evaluator`. Never raises for a bad train.py."""
+def run_trial(
+    spec: TrialSpec, env: TrialEnv, scratch: Path, evaluator: Evaluator, on_phase=None, **job_options
+) -> TrialResult:
+    """Train in `scratch` (emptied first), then score selection with `evaluator`. Never raises for a bad train.py.
+    `on_phase("evaluation")` is called when training ends; `job_options` pin the training (see runner.TrainingJob)."""
     shutil.rmtree(scratch, ignore_errors=True)
     (scratch / "src").mkdir(parents=True)
     train_py = scratch / "src" / "train.py"
@@ -113,6 +123,8 @@ def run_trial(spec: TrialSpec, env: TrialEnv, scratch: Path, evaluator: Evaluato
     )
     if trained.status == "ok":
         result.model_dir = trained.output_dir
+        if on_phase is not None:
+            on_phase("evaluation")
         score(result, "selection", env, evaluator)
     result.finished_at = time.time()
     return result

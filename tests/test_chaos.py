@@ -192,7 +192,6 @@ def test_ten_kills_at_every_phase_lose_nothing(banking77, tmp_path):
     print(chaos.report(result))
     assert len(result.kills) == 10 and result.resumes >= 10
     assert {"git", "ledger", "push", "agent", "training"} <= set(result.phases())
-    run = result.runs[0]  # raised by 2 if a session finished the run before its kill
-    assert run.experiments == run.max_experiments >= 1
+    assert result.runs and all(r.experiments == r.max_experiments >= 1 for r in result.runs)
     assert result.problems == []
     assert (result.lost, result.duplicated, result.orphans) == ([], [], [])

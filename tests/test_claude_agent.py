@@ -516,10 +516,12 @@ def test_claude_run_end_to_end_records_edits_and_costs(
         assert invalid.agent_usage["requests"] == 3 and invalid.agent_cost == pytest.approx(3 * dollars(1000, 100))
         assert git(project, "status", "--porcelain") == ""
         out = capsys.readouterr().out
-        assert f"agent cost ${6 * dollars(1000, 100):.4f}: 6 requests, 6000 input, 600 output" in out
+        total = 6 * dollars(1000, 100)
+        assert f"agent cost ${total:.4f} over 2 proposals (${total / 2:.4f} an experiment): 6 requests" in out
+        assert "cache hit rate 0%; 6000 input, 600 output" in out
 
         # resumed with a dollar limit already spent: the run stops cleanly without a new experiment
         sent = len(fake.requests)
-        assert main(["run", "--resume", "--max-agent-dollars", "0.02", "--max-experiments", "5", *common]) == 0
+        assert main(["run", "--resume", "--max-agent-dollars", "0.015", "--max-experiments", "5", *common]) == 0
         assert len(Ledger(run_dir / "c1").records()) == 3 and len(fake.requests) == sent
-        assert "--max-agent-dollars 0.02" in capsys.readouterr().out
+        assert "--max-agent-dollars 0.015" in capsys.readouterr().out

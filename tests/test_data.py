@@ -71,7 +71,10 @@ def test_data_errors_are_clear(tmp_path):
         (tmp_path / "train.csv").write_text("text,label\na,b\nc,b\n")
         load_source(str(tmp_path))
     (tmp_path / "test.csv").write_text("text,label\na,b\n")
-    with pytest.raises(DataError, match="no column 'utterance'"):
+    # a source that already has the task's column is read as it is, whatever the recipe calls the column
+    assert classification_splits(tmp_path, text="utterance").holdout == [{"text": "a", "label": "b"}]
+    (tmp_path / "train.csv").write_text("body,label\na,b\nc,b\n")
+    with pytest.raises(DataError, match="no column 'utterance' \\(columns: body, label\\)"):
         classification_splits(tmp_path, text="utterance")
     with pytest.raises(DataError, match="no such data folder"):
         load_source("./missing-folder")

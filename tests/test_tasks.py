@@ -10,6 +10,7 @@ import pytest
 from conftest import ROOT, git, read_csv, write_csv
 from runs import run_loop, start_run
 
+from hf_autoresearch.agents import Agent, Proposal
 from hf_autoresearch.agents.optuna_agent import OptunaAgent
 from hf_autoresearch.cli import main
 from hf_autoresearch.ledger import Ledger
@@ -39,8 +40,8 @@ def test_tasks_are_found_by_name_or_import_path():
         get_task("no_such_module:Task")
 
 
-def test_a_task_the_package_does_not_ship_runs_through_the_loop(banking_subset, tmp_path, monkeypatch):
-    monkeypatch.syspath_prepend(str(TOY))  # the task module lives outside the package, in a user's folder
+def toy_recipe(data: Path, tmp_path: Path) -> Path:
+    """A git project holding a recipe of the toy task, named by its import path."""
     repo = tmp_path / "project"
     recipe = repo / "recipes" / "length"
     recipe.mkdir(parents=True)
@@ -48,10 +49,16 @@ def test_a_task_the_package_does_not_ship_runs_through_the_loop(banking_subset, 
     (recipe / "program.md").write_text("Find the threshold.\n")
     (recipe / "recipe.toml").write_text(
         'name = "length"\ntask = "toy_task:LengthTask"\n[model]\nname = "none"\n'
-        f'[data]\nsource = "{banking_subset}"\n[budget]\nseconds = 30\n'
+        f'[data]\nsource = "{data}"\n[budget]\nseconds = 30\n'
     )
     git(tmp_path, "init", "-q", "-b", "main", str(repo))
     commit_all(repo)
+    return recipe
+
+
+def test_a_task_the_package_does_not_ship_runs_through_the_loop(banking_subset, tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(TOY))  # the task module lives outside the package, in a user's folder
+    recipe = toy_recipe(banking_subset, tmp_path)
     run = start_run(recipe, tmp_path / "runs", "toy", agent="optuna", baseline_repeats=1, confirm=False)
     run_loop(run, OptunaAgent(seed=0), max_experiments=2)
     records = Ledger(run.folder).records()
@@ -184,3 +191,38 @@ def test_a_start_cut_short_is_finished_by_resume(project, banking_subset, tmp_pa
     git(project, "worktree", "remove", "--force", str(run.folder / "worktree"))
     resumed = campaign.resume(tmp_path / "runs", "cut", log=lambda *_: None)
     assert (resumed.splits / "train" / "train.jsonl").is_file() and resumed.workspace.train_py.is_file()
+
+
+class RecordingAgent(Agent):
+    """Raises THRESHOLD by 5 each time and keeps what the loop told it."""
+
+    name = "recording"
+    uses_preview = True
+
+    def __init__(self):
+        self.contexts = []
+
+    def propose(self, context):
+        self.contexts.append(context)
+        text = context.train_py.read_text()
+        value = int(text.split("THRESHOLD = ")[1].split()[0])
+        context.train_py.write_text(text.replace(f"THRESHOLD = {value} ", f"THRESHOLD = {value + 5} "))
+        return Proposal(f"threshold {value + 5}")
+
+
+def test_the_agent_is_told_the_rule_and_shown_the_best_model_on_training_rows(banking_subset, tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(TOY))
+    recipe = toy_recipe(banking_subset, tmp_path)
+    run = start_run(recipe, tmp_path / "runs", "seen", baseline_repeats=2, confirm=False)
+    agent = RecordingAgent()
+    run_loop(run, agent, max_experiments=1)
+    (context,) = agent.contexts
+    assert context.rule["confirm"] is False and context.rule["direction"] == "maximize"
+    assert context.rule["threshold"] == pytest.approx(max(0.0, 2 * context.rule["noise_std"]))
+    train = [json.loads(line)["sentence"] for line in (run.splits / "train" / "train.jsonl").open()]
+    evaluation = {
+        json.loads(line)["sentence"] for s in ("selection", "holdout") for line in (run.splits / f"{s}.jsonl").open()
+    }
+    assert [p["input"] for p in context.preview] == train[:5]  # fixed training rows, never evaluation rows
+    assert not {p["input"] for p in context.preview} & evaluation
+    assert {p["prediction"] for p in context.preview} <= {"long", "short"}

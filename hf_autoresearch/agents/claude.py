@@ -79,6 +79,7 @@ class AgentError(UserError):
 
 class ClaudeAgent(Agent):
     name = "claude"
+    uses_preview = True  # the loop computes the best model's predictions on training rows for it
 
     def __init__(
         self,

@@ -2,8 +2,8 @@
 
 An attempt first asks the Hub what is already there: the tag `<tag>-exp-NNNN` (then only hub.jsonl may lack the
 line), else the branch's commits, whose descriptions carry a marker line naming the run, experiment and git commit
-(then only the tag is missing; the commit may lie under later ones). Only what is missing is done, so a retry after a commit whose answer was
-lost makes no second commit, and hub.jsonl gets one line per pushed experiment.
+(then only the tag is missing; the commit may lie under later ones). Only what is missing is done, so a retry
+after a commit whose answer was lost makes no second commit, and hub.jsonl gets one line per pushed experiment.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ import hashlib
 import importlib.util
 import inspect
 import sys
+import types
 from pathlib import Path
 
 METRICS_DIR = Path(__file__).parent
@@ -36,14 +37,20 @@ def load_metric(module: str | Path):
     folder = metric_path(str(module))
     file = folder / f"{folder.name}.py"
     source = file.read_bytes()
-    name = f"hf_autoresearch_metric_{file.stem}_{hashlib.sha256(source).hexdigest()[:12]}"
+    package = f"hf_autoresearch_metric_{file.stem}_{hashlib.sha256(source).hexdigest()[:12]}"
+    name = f"{package}.{file.stem}"
+    # the folder as a package of its own, so the module's relative imports (`from .helper import x`) find the
+    # files beside it, which the tamper check hashes with it
+    holder = types.ModuleType(package)
+    holder.__path__ = [str(folder)]
     spec = importlib.util.spec_from_file_location(name, file)
     loaded = importlib.util.module_from_spec(spec)
-    sys.modules[name] = loaded  # dataclasses and pickling look classes up by module name
+    sys.modules[package], sys.modules[name] = holder, loaded  # dataclasses and pickling look classes up by name
     try:
         spec.loader.exec_module(loaded)
     except BaseException:
         sys.modules.pop(name, None)
+        sys.modules.pop(package, None)
         raise
     classes = [
         obj

@@ -1,0 +1,48 @@
+"""A watchdog that outlives the harness: when the harness ends in any way (a return, Ctrl-C, SIGKILL), the pipe to
+this process closes and it kills every process started for the run (trainings and evaluations carry the run's owner
+id in their environment, see runner.kill_owned). Trainings run in process sessions of their own, so nothing else
+would stop them when a harness is killed with SIGKILL.
+
+    python -m hf_autoresearch.reaper OWNER      (stdin: a pipe from the harness; it never writes to it)
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from hf_autoresearch.runner import OWNER_VARIABLE, kill_owned
+
+
+def start(owner: str) -> subprocess.Popen:
+    """Start the watchdog for `owner`; it acts when this process exits or `stop` is called."""
+    env = {k: v for k, v in os.environ.items() if k != OWNER_VARIABLE}  # it must not count itself as the run's
+    return subprocess.Popen(
+        [sys.executable, "-m", "hf_autoresearch.reaper", owner],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,  # a Ctrl-C in the terminal reaches the harness, not its watchdog
+    )
+
+
+def stop(proc: subprocess.Popen, timeout: float = 30) -> None:
+    """Close the pipe: the watchdog kills what is left of the run's processes, and exits."""
+    try:
+        proc.stdin.close()
+        proc.wait(timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired):
+        proc.kill()
+        proc.wait()
+
+
+def main(argv: list[str]) -> int:
+    owner = argv[0]
+    sys.stdin.buffer.read()  # returns at EOF: the harness closed the pipe or died
+    kill_owned(owner)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
