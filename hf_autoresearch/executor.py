@@ -161,8 +161,8 @@ class LocalExecutor:
         shares = slot_shares(self.workers, gpus_per_experiment, visible_gpus(), os.cpu_count() or 1)
         self.owner = run_owner(campaign)
         kill_owned(self.owner)  # what a killed session of this run left behind
-        self.reaper = reaper.start(self.owner)
         self.root = Path(tempfile.mkdtemp(prefix="hf-autoresearch-"))  # outside the run folder train.py must not see
+        self.reaper = reaper.start(self.owner, [self.root])
         setup = eval_setup(campaign)
         self.all_slots: list[Slot] = []
         self.free: queue.Queue[Slot] = queue.Queue()

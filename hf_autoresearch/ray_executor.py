@@ -34,6 +34,8 @@ from hf_autoresearch.runner import OWNER_VARIABLE
 from hf_autoresearch.tamper import PACKAGE
 from hf_autoresearch.trial import TrialEnv, TrialResult, TrialSpec, run_trial, score
 
+SCRATCH_PREFIX = "hf-autoresearch-ray-"
+
 
 def import_ray():
     try:
@@ -76,7 +78,7 @@ class RayExecutor:
         self.holdout_file = ray.put((campaign.splits / "holdout.jsonl").read_bytes())
         self.train = ray.remote(max_retries=0)(_train_task).options(num_returns=2, **self.options)
         self.holdout = ray.remote(max_retries=0)(_holdout_task).options(**self.options)
-        self.root = Path(tempfile.mkdtemp(prefix="hf-autoresearch-ray-"))  # fetched models, until they are moved
+        self.root = _scratch_folder()  # fetched models, until they are moved
         self.running: dict[int, tuple[object, dict]] = {}  # id(ref) -> (ref, slot view); Ray's threads update it
         self.lock = threading.Lock()
 
@@ -212,6 +214,21 @@ def absolute_hashes(hashes: dict[str, str], metric_dir: Path) -> dict[str, str]:
     return {str(roots[key.split("/", 1)[0]] / key.split("/", 1)[1]): digest for key, digest in hashes.items()}
 
 
+def _scratch_folder() -> Path:
+    """A folder under /tmp for this process, which also removes those of dead processes: Ray kills a worker's
+    children with it (the reaper too), so a killed worker's folder is swept by the next one."""
+    for old in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*"):
+        try:
+            os.kill(int((old / "owner.pid").read_text()), 0)
+        except ProcessLookupError:
+            shutil.rmtree(old, ignore_errors=True)
+        except (OSError, ValueError):  # no pid file yet, or not ours to signal
+            pass
+    folder = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX))
+    (folder / "owner.pid").write_text(str(os.getpid()))
+    return folder
+
+
 def _pack(folder: Path) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
@@ -234,7 +251,7 @@ class _Workdir:
     given to train.py) and a warm evaluation process, like a local slot's. Trainings run in scratch folders beside."""
 
     def __init__(self, data: dict):
-        self.root = Path(tempfile.mkdtemp(prefix="hf-autoresearch-ray-"))
+        self.root = _scratch_folder()
         self.splits = self.root / "eval" / "splits"
         _unpack(data["train"], self.splits / "train")
         (self.splits / "selection.jsonl").write_bytes(data["selection"])
@@ -255,7 +272,7 @@ class _Workdir:
         s = data["setup"]
         setup = EvalSetup(s["task"], str(self.splits), str(self.metric), s["metric_options"], s["python_path"])
         self.owner = f"ray-{uuid.uuid4().hex[:12]}"
-        self.watchdog = reaper.start(self.owner)  # this worker killed (a cancel): its processes die too
+        self.watchdog = reaper.start(self.owner, [self.root])  # the worker killed (a cancel): its processes go too
         env = {**os.environ, OWNER_VARIABLE: self.owner}
         self.evaluator = Evaluator(setup, self.root / "eval" / "process", env=env)
 

@@ -3,23 +3,27 @@ this process closes and it kills every process started for the run (trainings an
 id in their environment, see runner.kill_owned). Trainings run in process sessions of their own, so nothing else
 would stop them when a harness is killed with SIGKILL.
 
-    python -m hf_autoresearch.reaper OWNER      (stdin: a pipe from the harness; it never writes to it)
+    python -m hf_autoresearch.reaper OWNER [FOLDER...]   (stdin: a pipe from the harness; it never writes to it)
+
+The FOLDERs (scratch folders under /tmp) are removed after the processes are gone.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 from hf_autoresearch.runner import OWNER_VARIABLE, kill_owned
 
 
-def start(owner: str) -> subprocess.Popen:
+def start(owner: str, folders: list[Path] = ()) -> subprocess.Popen:
     """Start the watchdog for `owner`; it acts when this process exits or `stop` is called."""
     env = {k: v for k, v in os.environ.items() if k != OWNER_VARIABLE}  # it must not count itself as the run's
     return subprocess.Popen(
-        [sys.executable, "-m", "hf_autoresearch.reaper", owner],
+        [sys.executable, "-m", "hf_autoresearch.reaper", owner, *map(str, folders)],
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         env=env,
@@ -38,9 +42,11 @@ def stop(proc: subprocess.Popen, timeout: float = 30) -> None:
 
 
 def main(argv: list[str]) -> int:
-    owner = argv[0]
+    owner, folders = argv[0], argv[1:]
     sys.stdin.buffer.read()  # returns at EOF: the harness closed the pipe or died
     kill_owned(owner)
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
     return 0
 
 

@@ -3,6 +3,8 @@ the kept models come back to the run folder, and the ledger has the same shape a
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from conftest import make_patch
 
@@ -28,6 +30,21 @@ def test_evaluation_hashes_travel_without_the_driver_paths(tmp_path):
     assert absolute_hashes(relative, shipped) == fingerprint(shipped)  # what verify() compares on the worker
     (shipped / "classification.py").write_text("tampered")
     assert absolute_hashes(relative, shipped) != fingerprint(shipped)
+
+
+def test_a_killed_workers_scratch_folder_is_swept_by_the_next(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    from hf_autoresearch.ray_executor import _scratch_folder
+
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale, alive = _scratch_folder(), _scratch_folder()
+    (stale / "owner.pid").write_text(gone.stdout.strip())  # its process is dead
+    fresh = _scratch_folder()
+    assert not stale.exists() and alive.exists() and fresh.exists()
+    assert (fresh / "owner.pid").read_text() == str(os.getpid())
 
 
 @pytest.mark.slow
