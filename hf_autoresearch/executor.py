@@ -103,7 +103,7 @@ def check_executor(config) -> None:
         return
     k = config.gpus_per_experiment
     workers = default_workers(k) if config.workers is None else config.workers
-    slot_shares(workers, k, visible_gpus(), os.cpu_count() or 1)
+    slot_shares(workers, k, visible_gpus(), usable_cpus())
 
 
 def run_owner(campaign) -> str:
@@ -130,11 +130,21 @@ def default_workers(gpus_per_experiment: int = 1) -> int:
     return max(1, len(visible_gpus()) // max(1, gpus_per_experiment))
 
 
+def usable_cpus() -> int:
+    """The cores this process may run on: its affinity mask (taskset, a container's cpuset), else the machine's."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # no affinity masks (macOS)
+        return os.cpu_count() or 1
+
+
 def slot_shares(workers: int, gpus_per_experiment: int, gpus: list[str], cpus: int) -> list[dict]:
-    """The runner options of each slot: its GPUs (K each, none shared) and, with several slots, its CPU threads."""
+    """The runner options of each slot: its GPUs (K each, none shared) and its CPU threads, set when there are several
+    slots or when this process may use fewer than all the machine's cores (a thread pool sized to the machine on a
+    pinned process oversubscribes its cores)."""
     if workers < 1 or gpus_per_experiment < 1:
         raise UserError("--workers and --gpus-per-experiment must be at least 1")
-    threads = max(1, cpus // workers) if workers > 1 else None
+    threads = max(1, cpus // workers) if workers > 1 or cpus < (os.cpu_count() or 1) else None
     if not gpus:
         return [{"cpu_threads": threads} for _ in range(workers)]
     needed = workers * gpus_per_experiment
@@ -158,7 +168,7 @@ class LocalExecutor:
     def __init__(self, campaign, workers: int | None = None, gpus_per_experiment: int = 1):
         self.env = trial_env(campaign)
         self.workers = default_workers(gpus_per_experiment) if workers is None else workers
-        shares = slot_shares(self.workers, gpus_per_experiment, visible_gpus(), os.cpu_count() or 1)
+        shares = slot_shares(self.workers, gpus_per_experiment, visible_gpus(), usable_cpus())
         self.owner = run_owner(campaign)
         kill_owned(self.owner)  # what a killed session of this run left behind
         self.root = Path(tempfile.mkdtemp(prefix="hf-autoresearch-"))  # outside the run folder train.py must not see

@@ -166,8 +166,10 @@ def test_no_decision_is_taken_against_a_best_whose_keep_is_still_being_recorded(
     assert b.trials[0]["finished_at"] < a.trials[0]["finished_at"] + 1.5  # B was ready while A was recorded
 
 
-def test_slot_shares_split_gpus_and_cpu_threads():
-    assert slot_shares(1, 1, [], 8) == [{"cpu_threads": None}]
+def test_slot_shares_split_gpus_and_cpu_threads(monkeypatch):
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    assert slot_shares(1, 1, [], 16) == [{"cpu_threads": None}]  # one slot on the whole machine: the default pool
+    assert slot_shares(1, 1, [], 8) == [{"cpu_threads": 8}]  # pinned to 8 of the 16 cores (taskset, a cpuset)
     assert slot_shares(2, 1, [], 8) == [{"cpu_threads": 4}, {"cpu_threads": 4}]
     assert slot_shares(4, 1, [], 2) == [{"cpu_threads": 1}] * 4  # never zero threads
     shares = slot_shares(2, 2, ["0", "1", "2", "3"], 16)
