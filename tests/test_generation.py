@@ -6,6 +6,7 @@ import json
 import pytest
 import torch
 
+from hf_autoresearch.tasks import generation
 from hf_autoresearch.tasks import query_expansion as qe
 
 CAP = 24
@@ -49,7 +50,7 @@ def make_stopping_model(tokenizer_dir, folder, architecture: str = "llama"):
     )
     getattr(transformers, model_class)(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
-    model, tokenizer = qe.load_for_generation(str(folder), "cpu")
+    model, tokenizer = generation.load_for_generation(str(folder), "cpu")
     free_running = reference_generate(model, tokenizer, QUERIES, CAP)
     first_steps: dict[int, list[int]] = {}  # token -> the step it first appears at, one entry per row holding it
     for tokens in free_running:
@@ -67,7 +68,7 @@ def stopping_model(tiny_llama, tmp_path_factory):
 
 def reference_generate(model, tokenizer, queries: list[str], cap: int) -> list[list[int]]:
     """transformers' own greedy `generate`, one query at a time, cut at the first stop token."""
-    stop = qe._stop_ids(model, tokenizer)
+    stop = generation._stop_ids(model, tokenizer)
     rows = []
     for query in queries:
         batch = tokenizer([qe.prompt_text(tokenizer, query)], add_special_tokens=False, return_tensors="pt")
@@ -83,9 +84,9 @@ def batched_tokens(model, tokenizer, queries: list[str], cap: int) -> list[list[
     batch = tokenizer(
         [qe.prompt_text(tokenizer, q) for q in queries], add_special_tokens=False, padding=True, return_tensors="pt"
     )
-    stop = qe._stop_ids(model, tokenizer)
+    stop = generation._stop_ids(model, tokenizer)
     with torch.inference_mode():
-        return qe._greedy_batch(model, batch["input_ids"], batch["attention_mask"], stop, cap)
+        return generation._greedy_batch(model, batch["input_ids"], batch["attention_mask"], stop, cap)
 
 
 @pytest.mark.parametrize("architecture", sorted(ARCHITECTURES))
@@ -121,7 +122,7 @@ def test_a_saved_use_cache_false_is_turned_back_on(tiny_llama, tmp_path):
     model.config.use_cache = False  # what a train.py with gradient checkpointing may save
     model.save_pretrained(tmp_path)
     AutoTokenizer.from_pretrained(tiny_llama).save_pretrained(tmp_path)
-    loaded, _ = qe.load_for_generation(str(tmp_path), "cpu")
+    loaded, _ = generation.load_for_generation(str(tmp_path), "cpu")
     assert loaded.config.use_cache is True
 
 
@@ -152,7 +153,7 @@ def test_stop_ids_include_the_end_of_turn_token(stopping_model):
     end_of_turn = tokenizer.convert_tokens_to_ids("<|im_end|>")
     model.generation_config.eos_token_id, saved = None, model.generation_config.eos_token_id
     try:
-        assert end_of_turn in qe._stop_ids(model, tokenizer)
+        assert end_of_turn in generation._stop_ids(model, tokenizer)
     finally:
         model.generation_config.eos_token_id = saved
 

@@ -13,7 +13,7 @@ from hf_autoresearch.cli import main
 from hf_autoresearch.data import read_jsonl, write_jsonl
 from hf_autoresearch.ledger import Ledger
 from hf_autoresearch.recipe import load_recipe
-from hf_autoresearch.tasks import prepare_splits
+from hf_autoresearch.tasks import generation, prepare_splits
 from hf_autoresearch.tasks import query_expansion as qe
 
 RECIPE = ROOT / "recipes" / "query-expansion"
@@ -99,7 +99,7 @@ def test_adapter_folder_loads_with_its_base_and_generates(tiny_llama, tmp_path):
     model.save_pretrained(tmp_path / "adapter")
     AutoTokenizer.from_pretrained(tiny_llama).save_pretrained(tmp_path / "adapter")
     assert not (tmp_path / "adapter" / "config.json").exists()
-    loaded, tokenizer = qe.load_for_generation(str(tmp_path / "adapter"), "cpu")
+    loaded, tokenizer = generation.load_for_generation(str(tmp_path / "adapter"), "cpu")
     assert tokenizer.padding_side == "left"
     texts = qe.generate(loaded, tokenizer, ["ssh keys", "a much longer query about docker networking"], 2)
     assert len(texts) == 2 and all(isinstance(t, str) for t in texts)
