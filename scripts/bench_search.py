@@ -25,6 +25,7 @@ import argparse
 import csv
 import json
 import math
+import os
 import random
 import shutil
 import statistics
@@ -32,11 +33,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "recipes" / "intent-categorization"
 OFFLINE_MINILM = Path.home() / ".cache" / "hf-autoresearch-offline" / "all-MiniLM-L6-v2"
+SAMPLERS = ("tpe", "random")
 FRESH_SEED = 10_000  # + the pair's seed: the re-training seed, never one the search trained with
 # `hf-autoresearch run` with the optuna agent's sampler and start-up trials set (the CLI has no flags for them)
 CLI = """
@@ -63,8 +66,9 @@ def make_project(folder: Path, train_py: str | None = None) -> Path:
     return recipe
 
 
-def cli_run(args, folder: Path, seed: int, experiments: int, options: dict, train_py: str | None = None) -> list:
-    """One `hf-autoresearch run` in a fresh project; its ledger records (dicts), baseline first."""
+def cli_run(args, folder: Path, seed: int, experiments: int, options: dict, train_py=None, cores=None) -> list:
+    """One `hf-autoresearch run` in a fresh project (pinned to `cores` when given); its ledger records, baseline
+    first. The harness sizes its thread pools to the cores it may use."""
     recipe = make_project(folder, train_py)
     run_dir = folder / ".autoresearch"
     command = [sys.executable, "-c", CLI, json.dumps(options), "run", str(recipe), "--tag", "bench"]
@@ -72,7 +76,8 @@ def cli_run(args, folder: Path, seed: int, experiments: int, options: dict, trai
     command += ["--max-experiments", str(experiments), "--baseline-repeats", "1", "--no-confirm"]
     command += ["--seed", str(seed), "--model", str(args.model), "--data", str(args.data), "--run-dir", str(run_dir)]
     with (folder / "run.log").open("w") as log:
-        done = subprocess.run(command, cwd=folder, stdout=log, stderr=subprocess.STDOUT)
+        pin = (lambda: os.sched_setaffinity(0, cores)) if cores else None
+        done = subprocess.run(command, cwd=folder, stdout=log, stderr=subprocess.STDOUT, preexec_fn=pin)
     ledger = run_dir / "bench" / "ledger.jsonl"
     records = [json.loads(line) for line in ledger.read_text().splitlines()] if ledger.is_file() else []
     if done.returncode != 0 or not records:
@@ -141,6 +146,33 @@ def tiny_bert(data: Path, folder: Path) -> Path:
         return testing.tiny_bert([row["text"] for row in csv.DictReader(f)], folder)
 
 
+def lane_cores(side_by_side: bool) -> list[set[int] | None]:
+    """The CPU cores of each lane: one lane with all of them, or two lanes with half each (side by side)."""
+    if not side_by_side:
+        return [None]
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2:
+        raise SystemExit("--side-by-side needs at least 2 cores")
+    half = len(cores) // 2
+    return [set(cores[:half]), set(cores[half:])]
+
+
+def pair_row(sampler, seed, records, winners, sources, retrained, checkpoints) -> dict:
+    """One search's row: its statuses and first-run scores, and per N its winner and the winner's re-trained scores."""
+    row = {"sampler": sampler, "seed": seed, "retrained_selection": {}, "retrained_holdout": {}, "winners": {}}
+    row["statuses"] = [r["status"] for r in records[1:]]
+    row["first_scores"] = [first_score(r) for r in records]
+    for n in checkpoints:
+        best = winners[(sampler, n)]
+        row["retrained_selection"][str(n)], row["retrained_holdout"][str(n)] = retrained[(sources[(sampler, n)], seed)]
+        row["winners"][str(n)] = {
+            "experiment": best["number"],
+            "first_selection": first_score(best),
+            "written": best.get("proposal", {}).get("written", "recipe defaults"),
+        }
+    return row
+
+
 def mean_se(values: list[float]) -> tuple[float, float]:
     mean = statistics.fmean(values)
     se = statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else float("nan")
@@ -183,6 +215,11 @@ def main() -> None:
     parser.add_argument("--test-rows", type=int, default=0, help="sample this many test (holdout) rows (0: all)")
     parser.add_argument("--model", type=Path, default=OFFLINE_MINILM)
     parser.add_argument("--tiny-model", action="store_true", help="a 2-layer random BERT instead of --model")
+    parser.add_argument(
+        "--side-by-side",
+        action="store_true",
+        help="run a pair's TPE and random searches at once, each pinned to half the cores (same conditions for both)",
+    )
     parser.add_argument("--work", type=Path, help="where the runs go (default: a temp folder, removed after)")
     parser.add_argument("--json", type=Path, help="also write the rows to this file")
     args = parser.parse_args()
@@ -197,40 +234,58 @@ def main() -> None:
         args.data = subset_data(args.data.expanduser(), work / "data", args.labels, args.train_rows, args.test_rows)
     if args.tiny_model:
         args.model = tiny_bert(args.data.expanduser(), work / "tiny-bert")
+    lanes = lane_cores(args.side_by_side)
     rows, retrained = [], {}
     started = time.monotonic()
     try:
-        for seed in args.seeds:
-            for sampler in ("tpe", "random"):
+        with ThreadPoolExecutor(len(lanes)) as pool:
+            for seed in args.seeds:
                 t0 = time.monotonic()
-                options = {"sampler": sampler, "startup_trials": args.startup_trials}
-                records = cli_run(args, work / f"{sampler}-seed{seed}", seed, args.experiments, options)
-                row = {"sampler": sampler, "seed": seed, "retrained_selection": {}, "retrained_holdout": {}}
-                row["statuses"] = [r["status"] for r in records[1:]]
-                row["first_scores"] = [first_score(r) for r in records]
-                for n in checkpoints:
-                    best = winner(records, n)
-                    source = winner_train_py(best)
-                    key = (source, seed)  # the same configuration and seed trains once
-                    if key not in retrained:
-                        folder = work / f"retrain-{sampler}-seed{seed}-n{n}"
-                        again = cli_run(args, folder, FRESH_SEED + seed, 0, {})[0]
-                        retrained[key] = (again["selection"], again["holdout"])
-                    row["retrained_selection"][str(n)], row["retrained_holdout"][str(n)] = retrained[key]
-                    row.setdefault("winners", {})[str(n)] = {
-                        "experiment": best["number"],
-                        "first_selection": first_score(best),
-                        "written": best.get("proposal", {}).get("written", "recipe defaults"),
-                    }
+                # the pair's two searches at once, each on its own lane (or one after the other on one lane)
+                searches = {
+                    sampler: pool.submit(
+                        cli_run,
+                        args,
+                        work / f"{sampler}-seed{seed}",
+                        seed,
+                        args.experiments,
+                        {"sampler": sampler, "startup_trials": args.startup_trials},
+                        cores=lanes[i % len(lanes)],
+                    )
+                    for i, sampler in enumerate(SAMPLERS)
+                }
+                records = {sampler: job.result() for sampler, job in searches.items()}
+                winners = {(sampler, n): winner(records[sampler], n) for sampler in SAMPLERS for n in checkpoints}
+                # each distinct winning configuration trains once more, with a fresh seed, on the lanes in turn
+                sources = {key: winner_train_py(best) for key, best in winners.items()}
+                todo = [src for src in dict.fromkeys(sources.values()) if (src, seed) not in retrained]
+                jobs = {
+                    src: pool.submit(
+                        cli_run,
+                        args,
+                        work / f"retrain-seed{seed}-{i}",
+                        FRESH_SEED + seed,
+                        0,
+                        {},
+                        src,
+                        lanes[i % len(lanes)],
+                    )
+                    for i, src in enumerate(todo)
+                }
+                for src, job in jobs.items():
+                    again = job.result()[0]
+                    retrained[(src, seed)] = (again["selection"], again["holdout"])
                 minutes = (time.monotonic() - t0) / 60
-                last = row["retrained_selection"][str(checkpoints[-1])]
-                best_first = max(s for s in row["first_scores"] if s is not None)
-                print(
-                    f"{sampler:<6} seed {seed}: best first-run {best_first:.4f}, winner re-trained {last:.4f} "
-                    f"({minutes:.1f} min; {' '.join(row['statuses'])})",
-                    flush=True,
-                )
-                rows.append(row)
+                for sampler in SAMPLERS:
+                    rows.append(pair_row(sampler, seed, records[sampler], winners, sources, retrained, checkpoints))
+                    last = rows[-1]["retrained_selection"][str(checkpoints[-1])]
+                    best_first = max(s for s in rows[-1]["first_scores"] if s is not None)
+                    print(
+                        f"{sampler:<6} seed {seed}: best first-run {best_first:.4f}, winner re-trained {last:.4f} "
+                        f"({' '.join(rows[-1]['statuses'])})",
+                        flush=True,
+                    )
+                print(f"seed {seed}: {minutes:.1f} min", flush=True)
                 if args.json:
                     args.json.write_text(json.dumps(rows, indent=2))
     finally:
