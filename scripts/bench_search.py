@@ -8,7 +8,10 @@ ledger.jsonl), so it does not depend on the loop's internals:
 - the winner after N experiments (the best FIRST-run selection score among the baseline and experiments 1..N) is
   re-trained once with a fresh seed, the same for both samplers of a pair, and that run's selection and holdout
   scores are what counts: a lucky seed does not win;
-- TPE's start-up trials are few (--startup-trials, default 3 with the baseline), so most trials use TPE.
+- TPE's start-up trials are few (--startup-trials, default 3 with the baseline), so most trials use TPE;
+- with --side-by-side, a pair's two searches (and then the re-trainings) run at once, each pinned to half the
+  cores: both samplers train under the same conditions, and a 2-core machine gets nearly twice the experiments an
+  hour, since start-up and imports are single-threaded.
 
 Prints, for N in --checkpoints, the mean re-trained selection and holdout of each sampler over the seeds, the
 mean paired difference TPE - random and its standard error.
@@ -41,16 +44,7 @@ RECIPE = ROOT / "recipes" / "intent-categorization"
 OFFLINE_MINILM = Path.home() / ".cache" / "hf-autoresearch-offline" / "all-MiniLM-L6-v2"
 SAMPLERS = ("tpe", "random")
 FRESH_SEED = 10_000  # + the pair's seed: the re-training seed, never one the search trained with
-# `hf-autoresearch run` with the optuna agent's sampler and start-up trials set (the CLI has no flags for them)
-CLI = """
-import json, sys
-from hf_autoresearch import agents
-options = json.loads(sys.argv[1])
-make = agents.make_agent
-agents.make_agent = lambda name, **o: make(name, **{**o, **options})
-from hf_autoresearch.cli import main
-sys.exit(main(sys.argv[2:]))
-"""
+CLI = "import sys; from hf_autoresearch.cli import main; sys.exit(main(sys.argv[1:]))"
 
 
 def make_project(folder: Path, train_py: str | None = None) -> Path:
@@ -71,7 +65,8 @@ def cli_run(args, folder: Path, seed: int, experiments: int, options: dict, trai
     first. The harness sizes its thread pools to the cores it may use."""
     recipe = make_project(folder, train_py)
     run_dir = folder / ".autoresearch"
-    command = [sys.executable, "-c", CLI, json.dumps(options), "run", str(recipe), "--tag", "bench"]
+    command = [sys.executable, "-c", CLI, "run", str(recipe), "--tag", "bench"]
+    command += [f"--optuna-{name.replace('_', '-')}={value}" for name, value in options.items()]
     command += ["--agent", "optuna", "--budget", str(args.budget), "--grace", str(args.grace)]
     command += ["--max-experiments", str(experiments), "--baseline-repeats", "1", "--no-confirm"]
     command += ["--seed", str(seed), "--model", str(args.model), "--data", str(args.data), "--run-dir", str(run_dir)]
