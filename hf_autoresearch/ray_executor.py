@@ -13,28 +13,19 @@ A killed Ray worker cannot leave training behind: the task starts the reaper (re
 
 from __future__ import annotations
 
-import atexit
-import dataclasses
-import io
 import os
 import shutil
-import tarfile
-import tempfile
 import threading
 import time
 import uuid
 from concurrent.futures import Future
 from pathlib import Path
 
-from hf_autoresearch import reaper
 from hf_autoresearch.errors import UserError
-from hf_autoresearch.evaluation import EvalSetup, Evaluator
 from hf_autoresearch.executor import eval_setup, trial_env
-from hf_autoresearch.runner import OWNER_VARIABLE
+from hf_autoresearch.ray_worker import holdout_task, pack, scratch_folder, train_task, unpack
 from hf_autoresearch.tamper import PACKAGE
-from hf_autoresearch.trial import TrialEnv, TrialResult, TrialSpec, run_trial, score
-
-SCRATCH_PREFIX = "hf-autoresearch-ray-"
+from hf_autoresearch.trial import TrialEnv, TrialResult, TrialSpec
 
 
 def import_ray():
@@ -76,9 +67,9 @@ class RayExecutor:
         self.env = trial_env(campaign)
         self.data = ray.put(_payload(campaign, self.env))
         self.holdout_file = ray.put((campaign.splits / "holdout.jsonl").read_bytes())
-        self.train = ray.remote(max_retries=0)(_train_task).options(num_returns=2, **self.options)
-        self.holdout = ray.remote(max_retries=0)(_holdout_task).options(**self.options)
-        self.root = _scratch_folder()  # fetched models, until they are moved
+        self.train = ray.remote(max_retries=0)(train_task).options(num_returns=2, **self.options)
+        self.holdout = ray.remote(max_retries=0)(holdout_task).options(**self.options)
+        self.root = scratch_folder()  # fetched models, until they are moved
         self.running: dict[int, tuple[object, dict]] = {}  # id(ref) -> (ref, slot view); Ray's threads update it
         self.lock = threading.Lock()
 
@@ -117,7 +108,7 @@ class RayExecutor:
         """Fetch a kept trial's model from the cluster into a local folder."""
         if result.model_dir is None and result.remote_model is not None:
             folder = self.root / f"exp-{result.spec.number:04d}-run{result.spec.index}"
-            _unpack(self.ray.get(result.remote_model), folder)
+            unpack(self.ray.get(result.remote_model), folder)
             result.model_dir = folder
         return result.model_dir
 
@@ -169,9 +160,9 @@ def _payload(campaign, env: TrialEnv) -> dict:
     """Everything a trial needs besides its train.py, with the driver's paths taken out."""
     splits = campaign.splits
     return {
-        "train": _pack(splits / "train"),
+        "train": pack(splits / "train"),
         "selection": (splits / "selection.jsonl").read_bytes(),
-        "metric": _pack(env.metric_dir),
+        "metric": pack(env.metric_dir),
         "metric_name": env.metric_dir.name,  # evaluate.load(folder) loads folder/<folder name>.py
         "hashes": relative_hashes(env.evaluation_hashes, env.metric_dir),
         "hashed_extra": [str(p) for p in env.hashed_extra],
@@ -206,126 +197,3 @@ def relative_hashes(hashes: dict[str, str], metric_dir: Path) -> dict[str, str]:
         elif not path.is_relative_to(metric_dir):
             out["path/" + path.as_posix()] = digest
     return out
-
-
-def absolute_hashes(hashes: dict[str, str], metric_dir: Path) -> dict[str, str]:
-    """The inverse on a worker: its own installed package, the metric as shipped."""
-    roots = {"metric": Path(metric_dir), "package": PACKAGE, "path": Path("/")}
-    return {str(roots[key.split("/", 1)[0]] / key.split("/", 1)[1]): digest for key, digest in hashes.items()}
-
-
-def _scratch_folder() -> Path:
-    """A folder under /tmp for this process, which also removes those of dead processes: Ray kills a worker's
-    children with it (the reaper too), so a killed worker's folder is swept by the next one."""
-    for old in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*"):
-        try:
-            os.kill(int((old / "owner.pid").read_text()), 0)
-        except ProcessLookupError:
-            shutil.rmtree(old, ignore_errors=True)
-        except (OSError, ValueError):  # no pid file yet, or not ours to signal
-            pass
-    folder = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX))
-    (folder / "owner.pid").write_text(str(os.getpid()))
-    return folder
-
-
-def _pack(folder: Path) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for path in sorted(Path(folder).rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts:
-                tar.add(path, arcname=path.relative_to(folder).as_posix())
-    return buffer.getvalue()
-
-
-def _unpack(data: bytes, folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-        tar.extractall(folder, filter="data")
-    return folder
-
-
-# --- on the worker ------------------------------------------------------------------------------------------------
-class _Workdir:
-    """What a Ray worker process keeps between the trials of a run: the splits and metric unpacked once (eval/, never
-    given to train.py) and a warm evaluation process, like a local slot's. Trainings run in scratch folders beside."""
-
-    def __init__(self, data: dict):
-        self.root = _scratch_folder()
-        self.splits = self.root / "eval" / "splits"
-        _unpack(data["train"], self.splits / "train")
-        (self.splits / "selection.jsonl").write_bytes(data["selection"])
-        self.metric = _unpack(data["metric"], self.root / "eval" / data["metric_name"])
-        e = data["env"]
-        self.env = TrialEnv(
-            splits=self.splits,
-            model=e["model"],
-            budget=e["budget"],
-            grace=e["grace"],
-            metric=e["metric"],
-            metric_dir=self.metric,
-            evaluation_hashes=absolute_hashes(data["hashes"], self.metric),
-            hashed_extra=tuple(Path(p) for p in data["hashed_extra"]),
-            accelerate_args=tuple(e["accelerate_args"]),
-            sandbox_hidden=(self.root / "eval",) if e["sandbox"] else None,
-        )
-        s = data["setup"]
-        setup = EvalSetup(s["task"], str(self.splits), str(self.metric), s["metric_options"], s["python_path"])
-        self.owner = f"ray-{uuid.uuid4().hex[:12]}"
-        self.watchdog = reaper.start(self.owner, [self.root])  # the worker killed (a cancel): its processes go too
-        env = {**os.environ, OWNER_VARIABLE: self.owner}
-        self.evaluator = Evaluator(setup, self.root / "eval" / "process", env=env)
-
-    def close(self) -> None:
-        self.evaluator.close()
-        reaper.stop(self.watchdog)
-        shutil.rmtree(self.root, ignore_errors=True)
-
-
-_WORKDIRS: dict[str, _Workdir] = {}  # in a Ray worker process: the run it serves now (and the GPUs it was given)
-
-
-def _workdir(data: dict) -> _Workdir:
-    key = f"{data['run']}|{os.environ.get('CUDA_VISIBLE_DEVICES', '')}"  # Ray may give a reused worker other GPUs
-    if key not in _WORKDIRS:
-        for old in _WORKDIRS.values():
-            old.close()
-        _WORKDIRS.clear()
-        _WORKDIRS[key] = _Workdir(data)
-        atexit.register(_WORKDIRS[key].close)
-    return _WORKDIRS[key]
-
-
-def _train_task(spec: TrialSpec, data: dict, job: dict) -> tuple[tuple[TrialResult, str, str], bytes]:
-    import ray
-
-    work = _workdir(data)
-    task = Path(tempfile.mkdtemp(prefix="trial-", dir=work.root))
-    try:
-        spec.log_path = task / "train.log"
-        env = dataclasses.replace(work.env, samples_dir=task / "samples")
-        result = run_trial(spec, env, task / "scratch", work.evaluator, owner=work.owner, **job)
-        result.slot = f"ray:{ray.get_runtime_context().get_node_id()[:8]}"
-        log = spec.log_path.read_text(errors="replace") if spec.log_path.is_file() else ""
-        samples_file = env.samples_dir / f"exp-{spec.number:04d}-selection.jsonl"
-        samples = samples_file.read_text() if samples_file.is_file() else ""
-        model = _pack(result.model_dir) if result.status == "ok" else b""
-        result.model_dir = None
-    finally:
-        shutil.rmtree(task, ignore_errors=True)
-    return (result, log, samples), model
-
-
-def _holdout_task(result: TrialResult, model: bytes, data: dict, holdout: bytes) -> TrialResult:
-    work = _workdir(data)
-    task = Path(tempfile.mkdtemp(prefix="holdout-", dir=work.root))
-    rows = work.splits / "holdout.jsonl"
-    try:
-        rows.write_bytes(holdout)  # there only while it is scored
-        result.model_dir = _unpack(model, task / "model")
-        score(result, "holdout", dataclasses.replace(work.env, samples_dir=None), work.evaluator)
-        result.model_dir = None
-    finally:
-        rows.unlink(missing_ok=True)
-        shutil.rmtree(task, ignore_errors=True)
-    return result

@@ -10,7 +10,8 @@ from conftest import make_patch
 
 from hf_autoresearch.cli import main
 from hf_autoresearch.ledger import Ledger
-from hf_autoresearch.ray_executor import absolute_hashes, relative_hashes
+from hf_autoresearch.ray_executor import relative_hashes
+from hf_autoresearch.ray_worker import absolute_hashes
 from hf_autoresearch.tamper import PACKAGE, fingerprint
 from hf_autoresearch.trial import TrialResult, TrialSpec
 
@@ -36,13 +37,13 @@ def test_a_killed_workers_scratch_folder_is_swept_by_the_next(tmp_path, monkeypa
     import subprocess
     import sys
 
-    from hf_autoresearch.ray_executor import _scratch_folder
+    from hf_autoresearch.ray_worker import scratch_folder
 
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    stale, alive = _scratch_folder(), _scratch_folder()
+    stale, alive = scratch_folder(), scratch_folder()
     (stale / "owner.pid").write_text(gone.stdout.strip())  # its process is dead
-    fresh = _scratch_folder()
+    fresh = scratch_folder()
     assert not stale.exists() and alive.exists() and fresh.exists()
     assert (fresh / "owner.pid").read_text() == str(os.getpid())
 
