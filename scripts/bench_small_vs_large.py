@@ -9,7 +9,9 @@
 2. `hf-autoresearch baseline RECIPE --model LARGER --budget B`, then again with `--budget FACTOR*B` (the run's
    `larger-baseline.json` is then set back to the same-budget one, so `status` and model cards compare like with
    like; both are kept as `larger-baseline-1x.json` and `larger-baseline-5x.json`);
-3. a table: parameters, selection and holdout scores, seconds in the training loop, and the holdout gain of the
+3. with --larger-tuned, the larger model once more at 1x budget with the small run's best train.py (the search's
+   tuning given to both models, so the gap is the model's and not the recipe defaults');
+4. a table: parameters, selection and holdout scores, seconds in the training loop, and the holdout gain of the
    small model's best experiment over each row (positive: the small model wins).
 
 The larger model is trained with the run's original train.py (exp-0000's), as `hf-autoresearch baseline` does.
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -102,6 +105,7 @@ def bench(
     agent: str = "optuna",
     confirm: bool = False,
     grace: float | None = None,
+    tuned: bool = False,
     log=print,
 ) -> list[Row]:
     """Run the whole comparison under `work`; returns the table's rows (small baseline, small best, larger...)."""
@@ -111,13 +115,13 @@ def bench(
         project = make_project(work / "project", recipe)
     runs, cli_log = work / "runs", work / "cli.log"
     data_args = ["--data", str(data)] if data else []
+    grace_args = ["--grace", str(grace)] if grace is not None else []
     folder = runs / "small"
     done = len(read_ledger(folder)) if (folder / "ledger.jsonl").is_file() else 0
     if done > experiments:
         log(f"small model: reusing the run in {folder}")
     else:
         log(f"small model: {experiments} experiments at {budget:.0f} s ({load_average()})")
-        grace_args = ["--grace", str(grace)] if grace is not None else []
         patches = ["--patches", str(project / "examples")] if agent == "replay" else []
         if (folder / "run.json").is_file():  # an interrupted bench: continue its run
             start = ["run", "--resume", "--tag", "small", "--run-dir", str(runs), *grace_args]
@@ -147,7 +151,48 @@ def bench(
     # the run's larger-baseline.json (what status and model cards read) keeps the like-for-like comparison
     (folder / "larger-baseline.json").write_text(json.dumps(results[1], indent=2))
     rows += [larger_row(results[t], f"larger, {t:g}x budget ({budget * t:.0f} s)") for t in (1, factor)]
+    if tuned:
+        rows.append(
+            larger_tuned_row(
+                work, recipe, folder, larger=larger, data_args=data_args, grace_args=grace_args, budget=budget, log=log
+            )
+        )
     return rows
+
+
+def larger_tuned_row(
+    work: Path, recipe: Path, small: Path, *, larger: str, data_args, grace_args, budget: float, log
+) -> Row:
+    """The larger model trained once, at 1x budget, with the small run's best train.py (same seed and splits): what
+    the search found, given to the larger model too, so the gap is the model's and not the tuning's."""
+    runs = work / "runs"
+    folder = runs / "larger-tuned"
+    if not (folder / "ledger.jsonl").is_file():
+        best = [r for r in read_ledger(small) if r["status"] == "keep"][-1]
+        source = subprocess.run(
+            ["git", "show", f"{best['commit']}:recipes/{recipe.name}/train.py"],
+            cwd=work / "project", check=True, capture_output=True, text=True,
+        ).stdout  # fmt: skip
+        project = make_project(work / "tuned-project", recipe)
+        (project / "train.py").write_text(source)
+        ident = ["-c", "user.name=bench", "-c", "user.email=bench@localhost"]
+        message = f"train.py of the small run's exp-{best['number']:04d}"
+        subprocess.run(
+            ["git", *ident, "commit", "-q", "--allow-empty", "-am", message], cwd=work / "tuned-project", check=True
+        )
+        log(f"larger model with the small run's best train.py (exp-{best['number']:04d}) ({load_average()})")
+        seconds = cli(
+            "run", str(project), "--tag", "larger-tuned", "--agent", "optuna", "--model", str(larger), *data_args,
+            "--budget", str(budget), *grace_args, "--baseline-repeats", "1", "--no-confirm", "--seed", "0",
+            "--max-experiments", "0", "--run-dir", str(runs), log=work / "cli.log",
+        )  # fmt: skip
+        log(f"  done in {seconds:.0f} s ({load_average()})")
+    record = read_ledger(folder)[0]
+    seconds = (record.get("summary") or {}).get("training_seconds") or record.get("train_seconds")
+    params = count_parameters(folder / "models" / "exp-0000")
+    name = f"larger, 1x, best's train.py ({budget:.0f} s)"
+    status = "ok" if record["status"] in ("keep", "discard") else record["status"]
+    return Row(name, larger, params, record.get("selection"), record.get("holdout"), seconds, status)
 
 
 def main() -> None:
@@ -162,6 +207,11 @@ def main() -> None:
     parser.add_argument("--agent", choices=("optuna", "replay"), default="optuna")
     parser.add_argument("--confirm", action="store_true", help="confirmation runs for would-be keeps")
     parser.add_argument("--grace", type=float, help="seconds past the budget before a training is killed")
+    parser.add_argument(
+        "--larger-tuned",
+        action="store_true",
+        help="also train the larger model at 1x with the small run's best train.py (its tuning, not the recipe's)",
+    )
     parser.add_argument("--work", type=Path, help="keep the runs here (default: a temp folder, removed)")
     args = parser.parse_args()
 
@@ -185,6 +235,7 @@ def main() -> None:
             agent=args.agent,
             confirm=args.confirm,
             grace=args.grace,
+            tuned=args.larger_tuned,
         )
     finally:
         if args.work is None:
