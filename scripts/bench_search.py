@@ -11,7 +11,9 @@ ledger.jsonl), so it does not depend on the loop's internals:
 - TPE's start-up trials are few (--startup-trials, default 3 with the baseline), so most trials use TPE;
 - with --side-by-side, a pair's two searches (and then the re-trainings) run at once, each pinned to half the
   cores: both samplers train under the same conditions, and a 2-core machine gets nearly twice the experiments an
-  hour, since start-up and imports are single-threaded.
+  hour, since start-up and imports are single-threaded;
+- --only NAME... searches a smaller space: the other constants' `search:` declarations are removed from the copy,
+  so they stay at the recipe's values.
 
 Prints, for N in --checkpoints, the mean re-trained selection and holdout of each sampler over the seeds, the
 mean paired difference TPE - random and its standard error.
@@ -86,6 +88,24 @@ def first_score(record: dict) -> float | None:
         return None
     trials = record.get("trials") or [{}]
     return trials[0].get("selection", record.get("selection"))
+
+
+def narrowed(source: str, only: list[str]) -> str:
+    """`source` with the `search:` declarations of every constant not in `only` removed (the comment's other text
+    stays): a smaller space, the values of the rest fixed at the recipe's."""
+    from hf_autoresearch.agents.search_space import MARKER, find_spaces
+
+    names = {space.name for space in find_spaces(source)}
+    if unknown := set(only) - names:
+        raise SystemExit(f"--only: {', '.join(sorted(unknown))} carry no search space (the recipe's: {sorted(names)})")
+    lines = source.splitlines(keepends=True)
+    for space in find_spaces(source):
+        if space.name not in only:
+            line = lines[space.line - 1]
+            code, comment = line[: space.end], line[space.end :]
+            comment = MARKER.sub("", comment.rstrip("\n")).rstrip().rstrip(";").rstrip()
+            lines[space.line - 1] = (code + (comment if comment.strip() != "#" else "")).rstrip() + "\n"
+    return "".join(lines)
 
 
 def winner(records: list[dict], n: int) -> dict:
@@ -211,6 +231,9 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=OFFLINE_MINILM)
     parser.add_argument("--tiny-model", action="store_true", help="a 2-layer random BERT instead of --model")
     parser.add_argument(
+        "--only", nargs="+", metavar="NAME", help="search only these constants (a smaller space; the rest fixed)"
+    )
+    parser.add_argument(
         "--side-by-side",
         action="store_true",
         help="run a pair's TPE and random searches at once, each pinned to half the cores (same conditions for both)",
@@ -230,6 +253,7 @@ def main() -> None:
     if args.tiny_model:
         args.model = tiny_bert(args.data.expanduser(), work / "tiny-bert")
     lanes = lane_cores(args.side_by_side)
+    search_py = narrowed((RECIPE / "train.py").read_text(), args.only) if args.only else None
     rows, retrained = [], {}
     started = time.monotonic()
     try:
@@ -245,7 +269,8 @@ def main() -> None:
                         seed,
                         args.experiments,
                         {"sampler": sampler, "startup_trials": args.startup_trials},
-                        cores=lanes[i % len(lanes)],
+                        search_py,
+                        lanes[i % len(lanes)],
                     )
                     for i, sampler in enumerate(SAMPLERS)
                 }
