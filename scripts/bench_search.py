@@ -95,11 +95,12 @@ def narrowed(source: str, only: list[str]) -> str:
     stays): a smaller space, the values of the rest fixed at the recipe's."""
     from hf_autoresearch.agents.search_space import MARKER, find_spaces
 
-    names = {space.name for space in find_spaces(source)}
+    spaces = find_spaces(source)
+    names = {space.name for space in spaces}
     if unknown := set(only) - names:
         raise SystemExit(f"--only: {', '.join(sorted(unknown))} carry no search space (the recipe's: {sorted(names)})")
     lines = source.splitlines(keepends=True)
-    for space in find_spaces(source):
+    for space in spaces:
         if space.name not in only:
             line = lines[space.line - 1]
             code, comment = line[: space.end], line[space.end :]
