@@ -202,19 +202,19 @@ def run_training(job: TrainingJob, gpu: bool | None = None) -> TrainingResult:
 
     with job.log_path.open("wb") as log, sigterm_interrupts():
         started = time.monotonic()  # the budget counts from here, for the harness and (as the deadline) for train.py
-        proc = subprocess.Popen(
-            command,
-            cwd=work,
-            env=_environment(job, data_dir, output_dir, deadline=time.time() + job.budget_seconds),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        launch_seconds = time.monotonic() - started
         limit = job.budget_seconds + job.grace_seconds
-        status, peak_kb = None, 0
-        try:
+        proc, status, peak_kb = None, None, 0
+        try:  # opened before the launch, so a Ctrl-C the moment it returns still kills the group
+            proc = subprocess.Popen(
+                command,
+                cwd=work,
+                env=_environment(job, data_dir, output_dir, deadline=time.time() + job.budget_seconds),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            launch_seconds = time.monotonic() - started
             while status is None:
                 pid, wait_status, usage = os.wait4(proc.pid, os.WNOHANG)
                 if pid:
@@ -227,9 +227,9 @@ def run_training(job: TrainingJob, gpu: bool | None = None) -> TrainingResult:
                 else:
                     time.sleep(0.2)
         finally:
-            if proc.returncode is None:  # timeout or Ctrl-C: nothing of this experiment may keep running
+            if proc is not None and proc.returncode is None:  # timeout or Ctrl-C: nothing of it may keep running
                 kill_group(proc)
-            else:
+            elif proc is not None:  # (None: the launch itself failed, no process exists)
                 _reap_stragglers(proc)
     seconds = time.monotonic() - started
     reason = ""
