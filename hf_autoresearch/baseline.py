@@ -17,11 +17,11 @@ from pathlib import Path
 
 from hf_autoresearch.errors import UserError
 from hf_autoresearch.evaluation import EvalSetup, EvaluationError, Evaluator
+from hf_autoresearch.larger_baseline import LARGER_BASELINE_FILE, count_parameters
 from hf_autoresearch.ledger import Ledger
 from hf_autoresearch.metrics import metric_path
 from hf_autoresearch.recipe import Recipe, load_recipe
 from hf_autoresearch.runner import TrainingJob, run_training
-from hf_autoresearch.summary import LARGER_BASELINE_FILE, count_parameters
 from hf_autoresearch.tasks import get_task
 from hf_autoresearch.workspace import git
 

@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from hf_autoresearch.ledger import ExperimentRecord
-from hf_autoresearch.summary import RunSummary, comparison_lines, signed_gain
+from hf_autoresearch.summary import SPLITS, RunSummary, format_params, signed_gain
 
 STATUS_STYLE = {"keep": "bold green", "discard": "dim", "crash": "red", "timeout": "yellow", "invalid": "magenta"}
 
@@ -100,5 +100,38 @@ def holdout_gap(base: ExperimentRecord, best: ExperimentRecord, direction: str |
         lines.append(
             "[bold yellow]warning:[/] the selection score improved but the holdout did not; the kept changes "
             "may be fitting the selection split rather than the task"
+        )
+    return lines
+
+
+def _dash(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4f}"
+
+
+def comparison_lines(summary: RunSummary) -> list[str]:
+    """The larger baseline, and the run's best against it (with both parameter counts); [] when none was run."""
+    larger = summary.larger
+    if larger is None:
+        return []
+    how = f"trained {larger.train_seconds:.0f} s" if larger.trained else "not trained"
+    head = f"larger baseline {Path(larger.model).name} ({format_params(larger.num_params)} params, {how}): "
+    if not larger.ok:
+        return [head + f"{larger.status} ({larger.reason.splitlines()[0] if larger.reason else ''})"]
+    lines = [head + f"selection {_dash(larger.selection)}, holdout {_dash(larger.holdout)}"]
+    best = summary.best
+    if best is not None:
+        parts = []
+        for split in SPLITS:
+            mine, theirs = getattr(best, split), getattr(larger, split)
+            if mine is None or theirs is None:
+                parts.append(f"{split} {_dash(mine)}")
+                continue
+            gain = summary.vs_larger(split)
+            rel = "n/a" if gain is None else f"{gain:+.1%}"
+            parts.append(f"{split} {_dash(mine)} ({mine - theirs:+.4f}, {rel} vs larger)")
+        seconds = best.summary.get("training_seconds") or best.train_seconds
+        lines.append(
+            f"best {best.experiment} ({format_params(summary.params)} params, trained {seconds:.0f} s): "
+            + ", ".join(parts)
         )
     return lines

@@ -8,19 +8,17 @@ it held one).
 
 from __future__ import annotations
 
-import json
-import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from hf_autoresearch.decision import DecisionRule, NoiseFloor
 from hf_autoresearch.errors import UserError
+from hf_autoresearch.larger_baseline import LargerBaseline, count_parameters
 from hf_autoresearch.ledger import STATUSES, ExperimentRecord, Ledger
 from hf_autoresearch.options import RunConfig
 from hf_autoresearch.workspace import git
 
-LARGER_BASELINE_FILE = "larger-baseline.json"
 SPLITS = ("selection", "holdout")
 
 
@@ -51,73 +49,6 @@ def signed_gain(value: float | None, ref: float | None, direction: str) -> float
     if value is None or ref is None:
         return None
     return value - ref if direction == "maximize" else ref - value
-
-
-def count_parameters(model_dir: str | Path) -> int | None:
-    """Parameters stored in a saved model's safetensors files (read from their headers, no weights loaded).
-
-    For a PEFT adapter folder, the parameters of the base it names are added when the base is a local folder.
-    None when the folder holds no readable safetensors file.
-    """
-    folder = Path(model_dir)
-    total = 0
-    for file in sorted(folder.glob("*.safetensors")):
-        try:
-            with file.open("rb") as f:
-                size = int.from_bytes(f.read(8), "little")
-                header = json.loads(f.read(size)) if 0 < size < 100_000_000 else None
-        except (OSError, ValueError):  # not a safetensors file (a stand-in, a torn copy)
-            header = None
-        if not isinstance(header, dict):
-            return None
-        total += sum(math.prod(v["shape"]) for k, v in header.items() if k != "__metadata__")
-    adapter = folder / "adapter_config.json"
-    if adapter.is_file():
-        base = json.loads(adapter.read_text()).get("base_model_name_or_path", "")
-        total += (count_parameters(base) if base and Path(base).is_dir() else None) or 0
-    return total or None
-
-
-def read_baseline(folder: Path) -> dict | None:
-    """larger-baseline.json of a run as `hf-autoresearch baseline` wrote it, or None."""
-    try:
-        return json.loads((Path(folder) / LARGER_BASELINE_FILE).read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
-
-
-@dataclass(frozen=True)
-class LargerBaseline:
-    """The larger model scored beside the run (larger-baseline.json)."""
-
-    model: str
-    status: str  # ok, crash, timeout
-    reason: str
-    trained: bool
-    selection: float | None
-    holdout: float | None
-    num_params: int | None
-    train_seconds: float  # the training loop's own time when train.py reported it, else the process time
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok"
-
-    @classmethod
-    def read(cls, folder: Path) -> LargerBaseline | None:
-        data = read_baseline(folder)
-        if data is None:
-            return None
-        return cls(
-            model=data["model"],
-            status=data["status"],
-            reason=data.get("reason", ""),
-            trained=data["trained"],
-            selection=data.get("selection"),
-            holdout=data.get("holdout"),
-            num_params=data.get("num_params"),
-            train_seconds=data.get("training_seconds") or data.get("train_seconds") or 0.0,
-        )
 
 
 @dataclass
@@ -308,37 +239,3 @@ def _recipe_facts(folder: Path, config: RunConfig) -> dict:
             min_delta=m.get("min_delta", 0.0),
         )
     return dict(task=None, metric="score", direction="maximize", noise_z=2.0, min_delta=0.0)
-
-
-# --- text the status command prints --------------------------------------------------------------------
-def _fmt(value: float | None) -> str:
-    return "—" if value is None else f"{value:.4f}"
-
-
-def comparison_lines(summary: RunSummary) -> list[str]:
-    """The larger baseline, and the run's best against it (with both parameter counts); [] when none was run."""
-    larger = summary.larger
-    if larger is None:
-        return []
-    how = f"trained {larger.train_seconds:.0f} s" if larger.trained else "not trained"
-    head = f"larger baseline {Path(larger.model).name} ({format_params(larger.num_params)} params, {how}): "
-    if not larger.ok:
-        return [head + f"{larger.status} ({larger.reason.splitlines()[0] if larger.reason else ''})"]
-    lines = [head + f"selection {_fmt(larger.selection)}, holdout {_fmt(larger.holdout)}"]
-    best = summary.best
-    if best is not None:
-        parts = []
-        for split in SPLITS:
-            mine, theirs = getattr(best, split), getattr(larger, split)
-            if mine is None or theirs is None:
-                parts.append(f"{split} {_fmt(mine)}")
-                continue
-            gain = summary.vs_larger(split)
-            rel = "n/a" if gain is None else f"{gain:+.1%}"
-            parts.append(f"{split} {_fmt(mine)} ({mine - theirs:+.4f}, {rel} vs larger)")
-        seconds = best.summary.get("training_seconds") or best.train_seconds
-        lines.append(
-            f"best {best.experiment} ({format_params(summary.params)} params, trained {seconds:.0f} s): "
-            + ", ".join(parts)
-        )
-    return lines
