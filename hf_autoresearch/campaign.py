@@ -155,9 +155,9 @@ def resume(run_dir: Path, tag: str, overrides: dict | None = None, log=print) ->
     best = campaign.ledger.best()
     if best is not None:
         campaign.workspace.reset(best.commit)  # drops whatever an interrupted experiment left behind
-    from hf_autoresearch.loop import recover_models  # here, not in the loop only: the Hub catch-up runs before it
+    from hf_autoresearch import kept_models  # here, not in the loop only: the Hub catch-up runs before it
 
-    recover_models(campaign)  # a keep killed between its ledger row and its rename gets its model folder now
+    kept_models.recover(campaign)  # a keep killed between its ledger row and its rename gets its model folder now
     campaign.ledger.write_tsv()
     return campaign
 

@@ -10,13 +10,12 @@ which only ever fast-forwards to a kept commit. With one worker this is the clas
 from __future__ import annotations
 
 import fcntl
-import shutil
 import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 
-from hf_autoresearch import slots
+from hf_autoresearch import kept_models, slots
 from hf_autoresearch.agents import Agent, InvalidProposal, ProposalContext
 from hf_autoresearch.assess import Outcome, judge_baseline, judge_candidate
 from hf_autoresearch.campaign import Campaign, RunError
@@ -65,7 +64,7 @@ class Loop:
         experiments still in flight then finish and are recorded."""
         started = time.monotonic()
         with _driver_lock(self.folder), _detached(self.workspace, self.config.branch):
-            recover_models(self.campaign)
+            kept_models.recover(self.campaign)
             self.records = self.ledger.records()  # the driver is the ledger's one writer: it keeps it in memory
             self.best = self.ledger.best()
             if self.best is None:
@@ -234,12 +233,9 @@ class Loop:
         known = sum(record.timings.get(k) or 0.0 for k in ("agent", "process", "eval_selection", "eval_holdout"))
         record.timings["bookkeeping"] = max(0.0, record.total_seconds - known)
         record.finished_at = now()
-        staged = _staging(self.campaign, record.number)
         model = self.executor.model(outcome.kept) if outcome.kept is not None else None
         if model is not None:
-            shutil.rmtree(staged, ignore_errors=True)
-            staged.parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(str(model), staged)
+            kept_models.stage(self.campaign, record.number, model)
         if record.status == "keep" and self.best is not None and record.parent != self.best.commit:  # see assess.py
             raise RuntimeError(f"{record.experiment} was judged on {record.parent[:8]}, not on the best")
         self.ledger.append(record)
@@ -248,7 +244,7 @@ class Loop:
             self.workspace.fast_forward(self.config.branch, record.commit)
             self.best = record
             if model is not None:
-                _install(self.campaign, record.number)
+                kept_models.install(self.campaign, record.number)
         self.pending.remove(record.number)
         self.resuming.discard(record.number)
         self._release(outcome)
@@ -304,29 +300,3 @@ def _detached(workspace, branch: str):
     finally:
         git(workspace.worktree, "reset", "-q", "--hard", f"refs/heads/{branch}", check=False)
         git(workspace.worktree, "checkout", "-q", branch, check=False)
-
-
-def _staging(campaign: Campaign, number: int) -> Path:
-    return campaign.model_dir(number).with_name(f".{experiment_id(number)}.staged")
-
-
-def _install(campaign: Campaign, number: int) -> None:
-    """Rename the staged model into models/exp-NNNN, replacing a stale folder of an interrupted attempt."""
-    final = campaign.model_dir(number)
-    if final.exists():
-        shutil.rmtree(final)
-    _staging(campaign, number).rename(final)
-
-
-def recover_models(campaign: Campaign) -> None:
-    """After a crash: install staged models of keeps the ledger has; drop those of experiments it lacks."""
-    models = campaign.folder / "models"
-    if not models.is_dir():
-        return
-    kept = {r.number for r in campaign.ledger.records() if r.status == "keep"}
-    for staged in models.glob(".exp-*.staged"):
-        number = int(staged.name[5:9])
-        if number in kept:
-            _install(campaign, number)
-        else:
-            shutil.rmtree(staged, ignore_errors=True)
