@@ -17,9 +17,10 @@ from datetime import datetime
 from pathlib import Path
 
 from hf_autoresearch.agents.base import DEFAULT_MAX_INVALID_STREAK, Agent, InvalidProposal, Proposal, ProposalContext
-from hf_autoresearch.agents.editor import EDITOR_TOOL, ToolError, TrainPyEditor
+from hf_autoresearch.agents.editor import ToolError, TrainPyEditor
 from hf_autoresearch.agents.pricing import Usage, load_prices, price_for
-from hf_autoresearch.agents.prompts import read_diff, read_log, system_prompt, task_prompt
+from hf_autoresearch.agents.prompts import system_prompt, task_prompt
+from hf_autoresearch.agents.tools import TOOLS, run_tool
 from hf_autoresearch.errors import UserError
 
 DEFAULT_MODEL = "claude-sonnet-5-5"
@@ -31,38 +32,6 @@ MAX_TOKENS = 16_000  # per response, thinking included; the SDK asks for streami
 MAX_TRUNCATED = 2  # responses in a row cut off at max_tokens before the experiment is invalid
 MAX_RETRIES = 8  # the SDK's own backoff (0.5 s doubling to 8 s, honouring retry-after) on 408/409/429/5xx/529
 CACHE_5M_SECONDS = 300  # experiments further apart than this reuse the system prompt from the 1-hour cache
-FINISH_TOOL = {
-    "name": "finish_experiment",
-    "description": "End this proposal once train.py holds your edit. The harness then commits, trains and scores it.",
-    "input_schema": {
-        "type": "object",
-        "properties": {
-            "description": {
-                "type": "string",
-                "description": "one line: what this experiment changes and why, e.g. 'Cosine schedule, lr 2e-4'",
-            }
-        },
-        "required": ["description"],
-    },
-}
-
-
-def _read_tool(name: str, what: str, extra: dict | None = None) -> dict:
-    properties = {"experiment": {"type": "integer", "description": "the experiment's number, e.g. 3 for exp-0003"}}
-    return {
-        "name": name,
-        "description": f"Read {what} of an earlier experiment; read-only.",
-        "input_schema": {"type": "object", "properties": {**properties, **(extra or {})}, "required": ["experiment"]},
-    }
-
-
-LOG_TOOL = _read_tool(
-    "read_experiment_log",
-    "the training log (stdout and stderr of train.py)",
-    {"tail_lines": {"type": "integer", "description": "how many of the last lines to return (default 200)"}},
-)
-DIFF_TOOL = _read_tool("read_experiment_diff", "the edit (git diff of train.py)")
-TOOLS = [EDITOR_TOOL, FINISH_TOOL, LOG_TOOL, DIFF_TOOL]
 NUDGE = (
     "Continue: edit train.py with str_replace_based_edit_tool if you have not yet, then call finish_experiment "
     "with a one-line description. Only tool calls move the experiment forward."
@@ -195,7 +164,7 @@ class ClaudeAgent(Agent):
                 if block.type != "tool_use":
                     continue
                 try:
-                    text, description = self._tool(block.name, block.input, editor, context)
+                    text, description = run_tool(block.name, block.input, editor, context)
                 except ToolError as err:
                     self.log(f"  claude: {block.name} {_brief(block.input)} -> refused: {err}")
                     results.append(
@@ -247,18 +216,6 @@ class ClaudeAgent(Agent):
                 f"the Anthropic API kept failing after {self.client.max_retries} retries ({_message(err)}); nothing "
                 "was recorded for this experiment: continue later with --resume"
             ) from err
-
-    def _tool(self, name: str, args: dict, editor: TrainPyEditor, context: ProposalContext):
-        """(result text, description or None); a ToolError becomes an `is_error` result."""
-        if name == EDITOR_TOOL["name"]:
-            return editor.run(args), None
-        if name == LOG_TOOL["name"]:
-            return read_log(context, args), None
-        if name == DIFF_TOOL["name"]:
-            return read_diff(context, args), None
-        if name == FINISH_TOOL["name"]:
-            return "", editor.finish(args.get("description"))
-        raise ToolError(f"unknown tool {name!r}; use {', '.join(t['name'] for t in TOOLS)}")
 
 
 def cache_ttl(context: ProposalContext) -> str:

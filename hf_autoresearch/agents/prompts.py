@@ -197,48 +197,6 @@ def history_table(context: ProposalContext) -> str:
     return "\n".join(rows)
 
 
-# --- the read-only tools ----------------------------------------------------------------------------------
-def experiment_number(context: ProposalContext, args: dict) -> int:
-    from hf_autoresearch.agents.editor import ToolError
-
-    value = args.get("experiment") if isinstance(args, dict) else None
-    if isinstance(value, str) and value.removeprefix("exp-").isdigit():
-        value = int(value.removeprefix("exp-"))
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < context.number:
-        raise ToolError(f"experiment must be the number of an earlier experiment, 0 to {context.number - 1}")
-    return value
-
-
-def read_log(context: ProposalContext, args: dict) -> str:
-    from hf_autoresearch.agents.editor import ToolError
-
-    number_ = experiment_number(context, args)
-    lines = args.get("tail_lines", 200)
-    if not isinstance(lines, int) or lines < 1:
-        raise ToolError("tail_lines must be a positive integer")
-    folder = Path(context.run_folder) if context.run_folder else None
-    path = folder / "logs" / f"{experiment_id(number_)}.log" if folder else None
-    if path is None or not path.is_file():
-        record = next((r for r in context.history if r.number == number_), None)
-        why = f" (it was {record.status}: {record.reason})" if record and record.reason else ""
-        raise ToolError(f"{experiment_id(number_)} has no training log{why}")
-    text = path.read_text(errors="replace").splitlines()
-    shown = text[-min(lines, 1000) :]
-    return f"{path.name}: last {len(shown)} of {len(text)} lines\n" + "\n".join(shown)
-
-
-def read_diff(context: ProposalContext, args: dict) -> str:
-    from hf_autoresearch.agents.editor import ToolError
-
-    number_ = experiment_number(context, args)
-    record = next((r for r in context.history if r.number == number_), None)
-    if record is None:
-        raise ToolError(f"{experiment_id(number_)} is not in the ledger (still training, or interrupted)")
-    if not record.diff:
-        raise ToolError(f"{record.experiment} ({record.status}) changed nothing that was recorded")
-    return f"{record.experiment} ({record.status}): {one_line(record.description)}\n{clip(record.diff, 400)}"
-
-
 # --- helpers -----------------------------------------------------------------------------------------------
 def run_config(context: ProposalContext) -> dict:
     try:
