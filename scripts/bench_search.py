@@ -16,7 +16,9 @@ ledger.jsonl), so it does not depend on the loop's internals:
   so they stay at the recipe's values.
 
 Prints, for N in --checkpoints, the mean re-trained selection and holdout of each sampler over the seeds, the
-mean paired difference TPE - random and its standard error.
+mean paired difference TPE - random and its standard error; then whether TPE learns the space (the mean first-run
+score of the experiments after its start-up, TPE against random) and the winner's curse (the last winner's
+first-run minus re-trained score). `--tables-from FILE` re-prints the tables of a saved `--json`.
 
     python scripts/bench_search.py --seeds 0 1 2 3 4 --experiments 20 --budget 30 \\
         --data ../shared/data/banking77 --model ~/.cache/hf-autoresearch-offline/all-MiniLM-L6-v2
@@ -29,17 +31,17 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import math
 import os
 import random
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from search_tables import learning_table, winner_table
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "recipes" / "intent-categorization"
@@ -189,32 +191,9 @@ def pair_row(sampler, seed, records, winners, sources, retrained, checkpoints) -
     return row
 
 
-def mean_se(values: list[float]) -> tuple[float, float]:
-    mean = statistics.fmean(values)
-    se = statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else float("nan")
-    return mean, se
-
-
-def print_table(rows: list[dict], checkpoints: list[int], seeds: list[int]) -> str:
-    """Markdown: N -> mean re-trained selection and holdout per sampler, the paired difference and its SE."""
-    lines = [
-        f"winner after N experiments re-trained with a fresh seed; mean over {len(seeds)} paired seeds "
-        f"({', '.join(map(str, seeds))}); diff = TPE - random, ± its standard error",
-        "",
-        "| N | TPE selection | random selection | diff selection | TPE holdout | random holdout | diff holdout |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for n in checkpoints:
-        cells = [str(n)]
-        for split in ("selection", "holdout"):
-            tpe = [r[f"retrained_{split}"][str(n)] for r in rows if r["sampler"] == "tpe"]
-            rnd = [r[f"retrained_{split}"][str(n)] for r in rows if r["sampler"] == "random"]
-            diff, se = mean_se([a - b for a, b in zip(tpe, rnd, strict=True)])
-            cells += [f"{statistics.fmean(tpe):.4f}", f"{statistics.fmean(rnd):.4f}", f"{diff:+.4f} ± {se:.4f}"]
-        lines.append("| " + " | ".join(cells) + " |")
-    text = "\n".join(lines)
-    print(text, flush=True)
-    return text
+def print_tables(rows: list[dict], checkpoints: list[int], startup: int) -> None:
+    print(winner_table(rows, checkpoints), end="\n\n")
+    print(learning_table(rows, startup, checkpoints[-1]), flush=True)
 
 
 def main() -> None:
@@ -241,11 +220,15 @@ def main() -> None:
     )
     parser.add_argument("--work", type=Path, help="where the runs go (default: a temp folder, removed after)")
     parser.add_argument("--json", type=Path, help="also write the rows to this file")
+    parser.add_argument("--tables-from", type=Path, metavar="JSON", help="only print the tables of a saved --json")
     args = parser.parse_args()
     checkpoints = sorted(set(args.checkpoints or [n for n in (5, 10, 20) if n < args.experiments]))
     checkpoints = [n for n in checkpoints if n <= args.experiments] or [args.experiments]
     if args.experiments not in checkpoints:
         checkpoints.append(args.experiments)
+    if args.tables_from:
+        print_tables(json.loads(args.tables_from.read_text()), checkpoints, args.startup_trials)
+        return
 
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-search-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -318,7 +301,7 @@ def main() -> None:
         f"{args.experiments} experiments, TPE start-up trials {args.startup_trials}, model {args.model}, "
         f"data {args.data}{subset}\n"
     )
-    print_table(rows, checkpoints, args.seeds)
+    print_tables(rows, checkpoints, args.startup_trials)
 
 
 if __name__ == "__main__":
