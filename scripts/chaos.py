@@ -29,7 +29,6 @@ other invariant failed.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import random
@@ -46,55 +45,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from chaos_checker import MARK, REPO_ID, Checker, descendants, hub_lines, kind_of, marked, proc_table
+from chaos_project import HOOKS, ROOT, make_project, run_hooked_harness
+
 TOY = ROOT / "tests" / "toy"
-BANKING77 = Path(os.environ.get("HF_AUTORESEARCH_BANKING77", ROOT.parent / "shared" / "data" / "banking77"))
-MARK = "HF_AUTORESEARCH_CHAOS"  # in the harness's environment, so every process it starts can be found
-REPO_ID = "user/chaos"
 TAG = "chaos"
-
-TRAIN_PY = '''"""Chaos train.py: the toy task's model is a threshold, saved after "training" for a moment.
-
-An orphan (its harness was killed) trains on until its deadline, as a real training would: a harness that does not
-clean up after a kill leaves it running long enough to be seen.
-"""
-
-import json
-import os
-import time
-from pathlib import Path
-
-THRESHOLD = 10  # characters above which a text is long; search: int(5, 80)
-SMOOTHING = 0.5  # not used by the toy model, a second knob so the search never runs dry; search: float(0.0, 1.0)
-TRAIN_SECONDS = 2.0  # how long "training" lasts
-
-
-def harness_alive():
-    """Whether the launcher's parent is still the harness (once it is killed, init or a subreaper adopts it)."""
-    try:
-        stat = Path(f"/proc/{os.getppid()}/stat").read_text()
-        cmdline = Path(f"/proc/{stat[stat.rfind(')') + 2 :].split()[1]}/cmdline").read_bytes()
-    except OSError:
-        return False
-    return any(name in cmdline for name in (b"hf-autoresearch", b"hf_autoresearch", b"chaos.py"))
-
-
-def main():
-    rows = [json.loads(line) for line in Path(os.environ["AUTORESEARCH_DATA_DIR"], "train.jsonl").open()]
-    deadline = float(os.environ.get("AUTORESEARCH_DEADLINE", time.time() + 60))
-    time.sleep(max(0.0, min(TRAIN_SECONDS, deadline - time.time())))
-    while not harness_alive() and time.time() < deadline:
-        time.sleep(0.5)
-    out = Path(os.environ.get("AUTORESEARCH_OUTPUT_DIR", "output"))
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps({"threshold": THRESHOLD}))
-    (out / "summary.json").write_text(json.dumps({"training_seconds": TRAIN_SECONDS, "num_train_rows": len(rows)}))
-    print("---\\nthreshold:", THRESHOLD)
-
-
-if __name__ == "__main__":
-    main()
-'''
 
 PHASE_LINES = {  # what the run prints when a phase starts (stdout of the harness)
     "agent": re.compile(r"exp-\d{4}: asking the"),
@@ -105,367 +60,6 @@ PHASE_LINES = {  # what the run prints when a phase starts (stdout of the harnes
     "pushed": re.compile(r"^pushed exp-\d{4}"),
 }
 READY = re.compile(r"^run \S+: \S+ agent, .*branch ")
-HOOKS = {  # hook point -> the phase it stands for
-    "git-worktree": "git",
-    "git-commit": "git",
-    "agent-edit": "agent",
-    "ledger-before": "ledger",
-    "ledger-torn": "ledger",
-    "ledger-after": "ledger",
-    "hub-commit": "push",
-    "hub-tag": "push",
-}
-
-
-# --- the hooks, inside the harness process -------------------------------------------------------------
-def run_hooked_harness(point: str, occurrence: int, argv: list[str]) -> int:
-    """`hf_autoresearch.cli.main(argv)` that SIGKILLs itself the `occurrence`-th time it reaches `point`."""
-    count = 0
-
-    def reached(before_kill=None) -> bool:
-        nonlocal count
-        count += 1
-        if count != occurrence:
-            return False
-        if before_kill is not None:
-            before_kill()
-        print(f"[chaos] SIGKILL at {point} ({occurrence})", flush=True)
-        os.kill(os.getpid(), signal.SIGKILL)
-        return True
-
-    def after(owner, name):
-        original = getattr(owner, name)
-
-        def wrapper(*args, **kwargs):
-            out = original(*args, **kwargs)
-            reached()
-            return out
-
-        setattr(owner, name, wrapper)
-
-    if point == "git-worktree":
-        from hf_autoresearch import workspace
-
-        original_git = workspace.git
-
-        def git(cwd, *args, **kwargs):
-            out = original_git(cwd, *args, **kwargs)
-            if args[:2] == ("worktree", "add"):
-                reached()
-            return out
-
-        workspace.git = git
-    elif point == "git-commit":
-        from hf_autoresearch.workspace import Workspace
-
-        after(Workspace, "commit")
-    elif point == "agent-edit":
-        from hf_autoresearch.agents.optuna_agent import OptunaAgent
-
-        after(OptunaAgent, "propose")
-    elif point.startswith("ledger-"):
-        from hf_autoresearch.ledger import Ledger
-
-        original_append = Ledger.append
-
-        def append(self, record):
-            if point == "ledger-before":
-                reached()
-            elif point == "ledger-torn":
-
-                def torn_write():  # half a line, as a write cut by a crash leaves it
-                    line = (record.to_json() + "\n").encode()
-                    with self.jsonl.open("ab") as f:
-                        f.write(line[: len(line) // 2])
-                        f.flush()
-                        os.fsync(f.fileno())
-
-                reached(torn_write)
-            original_append(self, record)
-            if point == "ledger-after":
-                reached()
-
-        Ledger.append = append
-    elif point in ("hub-commit", "hub-tag"):
-        from huggingface_hub import HfApi
-
-        after(HfApi, "create_commit" if point == "hub-commit" else "create_tag")
-    else:
-        raise SystemExit(f"unknown hook point {point!r}")
-    from hf_autoresearch.cli import main
-
-    return main(argv)
-
-
-# --- processes ------------------------------------------------------------------------------------------
-def _proc_table() -> dict[int, tuple[int, str, int]]:
-    """pid -> (parent pid, command line, start time in clock ticks after boot) of every live process we can read."""
-    table = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2 :].split()
-        if fields[0] == "Z":  # a zombie holds nothing; its parent has yet to reap it
-            continue
-        table[int(entry.name)] = (int(fields[1]), cmdline, int(fields[19]))
-    return table
-
-
-def descendants(pid: int, table: dict[int, tuple[int, str]]) -> set[int]:
-    children: dict[int, list[int]] = {}
-    for child, (parent, *_) in table.items():
-        children.setdefault(parent, []).append(child)
-    found, stack = set(), [pid]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            if child not in found:
-                found.add(child)
-                stack.append(child)
-    return found
-
-
-def marked(mark: str) -> dict[int, tuple[str, int]]:
-    """Processes whose environment carries this chaos run's mark (the harness and everything it started):
-    pid -> (command line, start time)."""
-    needle = f"{MARK}={mark}".encode()
-    found = {}
-    for pid, (_, cmdline, start) in _proc_table().items():
-        try:
-            if needle in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
-                found[pid] = (cmdline, start)
-        except OSError:
-            continue
-    return found
-
-
-def kind_of(cmdline: str) -> str:
-    if "accelerate.commands.launch" in cmdline or "train.py" in cmdline:
-        return "training"
-    if "hf_autoresearch.evaluation" in cmdline:
-        return "evaluation"
-    if "hf_autoresearch.reaper" in cmdline:
-        return "reaper"
-    if cmdline.split(" ")[0].endswith("git"):
-        return "git"
-    return "harness" if "hf-autoresearch" in cmdline or "chaos.py" in cmdline else "other"
-
-
-# --- the project -----------------------------------------------------------------------------------------
-def make_project(work: Path, rows: int, budget: int) -> tuple[Path, Path]:
-    """A git project with the toy recipe and `rows` real rows per split; (recipe folder, repository)."""
-    data = work / "data"
-    data.mkdir(parents=True)
-    for split in ("train", "test"):
-        with (BANKING77 / f"{split}.csv").open() as f:
-            found = list(csv.DictReader(f))
-        random.Random(split).shuffle(found)
-        with (data / f"{split}.csv").open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=["text", "label"])
-            writer.writeheader()
-            writer.writerows({"text": r["text"], "label": r["label"]} for r in found[:rows])
-    repo = work / "project"
-    recipe = repo / "recipes" / "length"
-    recipe.mkdir(parents=True)
-    (recipe / "train.py").write_text(TRAIN_PY)
-    (recipe / "program.md").write_text("Find the length threshold.\n")
-    (recipe / "recipe.toml").write_text(
-        f'name = "length"\ntask = "toy_task:LengthTask"\n[model]\nname = "none"\n[data]\nsource = "{data}"\n'
-        f"[budget]\nseconds = {budget}\ngrace_seconds = {budget}\n"
-    )
-    ident = ["-c", "user.name=chaos", "-c", "user.email=chaos@localhost"]
-    for args in (["init", "-q", "-b", "main"], [*ident, "add", "-A"], [*ident, "commit", "-q", "-m", "recipe"]):
-        subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
-    return recipe, repo
-
-
-def git_out(repo: Path, *args: str) -> str | None:
-    done = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True)
-    return done.stdout.strip() if done.returncode == 0 else None
-
-
-# --- the invariants ---------------------------------------------------------------------------------------
-@dataclass
-class Checker:
-    """What must hold of the run folder, the git branch and the Hub, after every kill and resume and at the end.
-
-    lost: an experiment number that was in the ledger and is gone, or a keep whose commit left the branch or whose
-    model folder disappeared. duplicated: a number twice in the ledger, or one keep as two Hub commits.
-    orphans: a training or evaluation process of a killed session still alive after a resumed session started.
-    """
-
-    folder: Path
-    repo: Path
-    hub: object | None = None
-    seen: set[int] = field(default_factory=set)
-    kept: dict[int, str] = field(default_factory=dict)
-    lost: set[str] = field(default_factory=set)
-    duplicated: set[str] = field(default_factory=set)
-    orphans: dict[int, str] = field(default_factory=dict)
-    problems: list[str] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)  # a watcher thread checks during a session
-
-    @property
-    def branch(self) -> str:
-        return f"autoresearch/{self.folder.name}"
-
-    def problem(self, text: str) -> None:
-        if text not in self.problems:
-            self.problems.append(text)
-
-    def ledger(self) -> tuple[list[dict], bool]:
-        """The ledger's records as written (no harness code: a bug there must not hide itself) and whether its
-        last line is torn."""
-        path = self.folder / "ledger.jsonl"
-        if not path.is_file():
-            return [], False
-        data = path.read_bytes()
-        lines = data.split(b"\n")
-        records = []
-        for i, raw in enumerate(lines):
-            if not raw.strip():
-                continue
-            try:
-                records.append(json.loads(raw))
-            except ValueError:
-                if i == len(lines) - 1:
-                    return records, True
-                self.problem(f"ledger.jsonl line {i + 1} is unreadable and not the last line")
-        return records, False
-
-    def check(self, when: str, strict: bool = False, tsv_may_lag: bool = True, staged_ok: bool | None = None) -> None:
-        """`strict`: the run is finished (nothing may be half-done); else a kill may have left one step undone.
-        `staged_ok`: a kept model may still be staged (default: unless strict; a resumed run installs it first)."""
-        with self.lock:
-            self._check(when, strict, tsv_may_lag, not strict if staged_ok is None else staged_ok)
-
-    def _check(self, when: str, strict: bool, tsv_may_lag: bool, staged_ok: bool) -> None:
-        records, torn = self.ledger()
-        if torn and strict:
-            self.problem(f"{when}: ledger.jsonl ends in a torn line")
-        numbers = [r["number"] for r in records]
-        for number, n in Counter(numbers).items():
-            if n > 1:
-                self.duplicated.add(f"exp-{number:04d} is {n} times in ledger.jsonl ({when})")
-        unique = sorted(set(numbers))
-        if unique != list(range(len(unique))):
-            self.problem(f"{when}: experiment numbers are not contiguous from 0: {unique}")
-        for number in self.seen - set(unique):
-            self.lost.add(f"exp-{number:04d} left the ledger ({when})")
-        self.seen |= set(unique)
-        by_number = {r["number"]: r for r in records}
-        for r in records:
-            if r["status"] == "keep":
-                self.kept.setdefault(r["number"], r["commit"])
-        for number, commit in self.kept.items():
-            r = by_number.get(number)
-            if r is None:
-                continue  # counted as a lost number above
-            if r["status"] != "keep" or r["commit"] != commit:
-                self.lost.add(f"exp-{number:04d} was a keep of {commit[:8]}, now {r['status']} {r['commit'][:8]}")
-            if git_out(self.repo, "merge-base", "--is-ancestor", commit, f"refs/heads/{self.branch}") is None:
-                self.lost.add(f"the commit {commit[:8]} of keep exp-{number:04d} is not on {self.branch} ({when})")
-            self._check_model(number, when, staged_ok)
-        self._check_models_folder(set(self.kept), when, staged_ok)
-        self._check_head(records, when, strict)
-        self._check_tsv(records, when, may_lag=tsv_may_lag and not strict)
-        if self.hub is not None:
-            self._check_hub(records, when, strict)
-
-    def _check_model(self, number: int, when: str, staged_ok: bool) -> None:
-        models = self.folder / "models"
-        final, staged = models / f"exp-{number:04d}", models / f".exp-{number:04d}.staged"
-        if (final / "config.json").is_file():
-            return
-        if staged.is_dir() and staged_ok:
-            return  # a kill between the ledger append and the rename: the next session installs it
-        self.lost.add(f"keep exp-{number:04d} has no model folder ({when})")
-
-    def _check_models_folder(self, kept: set[int], when: str, staged_ok: bool) -> None:
-        models = self.folder / "models"
-        if not models.is_dir():
-            return
-        for entry in models.iterdir():
-            m = re.fullmatch(r"\.?exp-(\d{4})(\.staged)?", entry.name)
-            if m is None:
-                continue
-            if entry.name.startswith(".") and not staged_ok:
-                self.problem(f"{when}: a staged model folder is left: {entry.name}")
-            if not entry.name.startswith(".") and int(m.group(1)) not in kept:
-                self.problem(f"{when}: models/{entry.name} belongs to no keep")
-            nested = [p for p in entry.rglob("*") if p.is_dir() and re.match(r"\.?exp-\d{4}|output$", p.name)]
-            if nested:
-                self.problem(f"{when}: a model folder is nested inside {entry.name}: {nested[0].relative_to(models)}")
-
-    def _check_head(self, records: list[dict], when: str, strict: bool) -> None:
-        kept = [r for r in records if r["status"] == "keep"]
-        head = git_out(self.repo, "rev-parse", "--verify", "-q", f"refs/heads/{self.branch}")
-        if not kept:
-            return
-        last = kept[-1]["commit"]
-        if head == last:
-            return
-        # between an edit's commit and its ledger row the branch holds the edit on top of the best
-        parent = git_out(self.repo, "rev-parse", "--verify", "-q", f"{head}^") if head else None
-        if strict or parent != last:
-            self.problem(f"{when}: branch head {str(head)[:8]} is not the last keep's commit {last[:8]}")
-
-    def _check_tsv(self, records: list[dict], when: str, may_lag: bool) -> None:
-        path = self.folder / "results.tsv"
-        if not records:
-            return
-        with path.open() as f:
-            rows = [(r["experiment"], r["commit"], r["status"]) for r in csv.DictReader(f, delimiter="\t")]
-        want = [
-            (f"exp-{r['number']:04d}", r["commit"][:12], r["status"])
-            for r in sorted(records, key=lambda r: r["number"])
-        ]
-        if rows == want or (may_lag and rows == want[:-1]):
-            return
-        self.problem(f"{when}: results.tsv disagrees with ledger.jsonl ({len(rows)} rows, {len(want)} records)")
-
-    def _check_hub(self, records: list[dict], when: str, strict: bool) -> None:
-        repo = self.hub.repos.get(REPO_ID)
-        if repo is None or self.branch not in repo.branches:
-            if strict and self.kept:
-                self.lost.add(f"the Hub has no branch {self.branch}")
-            return
-        commits = Counter()
-        for commit in repo.history(self.branch):
-            m = re.match(r"exp-(\d{4}):", commit.message)
-            if m:
-                commits[int(m.group(1))] += 1
-        for number, n in commits.items():
-            if n > 1:
-                self.duplicated.add(f"exp-{number:04d} is {n} commits on the Hub")
-            if number not in self.kept:
-                self.problem(f"{when}: exp-{number:04d} is on the Hub but is no keep")
-        if not strict:
-            return
-        for number in self.kept:
-            tag = repo.tags.get(f"{self.folder.name}-exp-{number:04d}")
-            if commits[number] == 0:
-                self.lost.add(f"keep exp-{number:04d} was never pushed")
-            elif tag is None or not repo.commits[tag].message.startswith(f"exp-{number:04d}:"):
-                self.problem(f"keep exp-{number:04d} has no Hub tag on its commit")
-        pushed = Counter(e["number"] for e in _hub_lines(self.folder) if not e.get("promoted"))
-        for number, n in pushed.items():
-            if n > 1:
-                self.duplicated.add(f"exp-{number:04d} is {n} lines in hub.jsonl")
-
-    def check_orphans(self, mark: str, since: int | None, when: str) -> None:
-        """Trainings and evaluations started before `since` (the live session's start time; None: any) are left
-        over from a killed session."""
-        with self.lock:
-            for pid, (cmdline, start) in marked(mark).items():
-                if (since is not None and start >= since) or kind_of(cmdline) in ("harness", "git"):
-                    continue
-                if pid not in self.orphans:
-                    self.orphans[pid] = f"{kind_of(cmdline)} pid {pid} ({when}): {cmdline[:150]}"
 
 
 # --- sessions ---------------------------------------------------------------------------------------------
@@ -575,7 +169,7 @@ class Session:
 
     def children(self) -> set[str]:
         """The kinds of the harness's live descendants (training, evaluation, git); notes when training ran."""
-        table = _proc_table()
+        table = proc_table()
         kinds = {kind_of(table[pid][1]) for pid in descendants(self.proc.pid, table) if pid in table}
         if "training" in kinds:
             self.trained_at_line = len(self.lines) - 1
@@ -853,24 +447,13 @@ def run_chaos(
     return ChaosResult(runs, stale, time.monotonic() - started, work)
 
 
-def _hub_lines(folder: Path) -> list[dict]:
-    path = folder / "hub.jsonl"
-    found = []
-    for line in path.read_text().splitlines() if path.is_file() else []:
-        try:
-            found.append(json.loads(line))
-        except ValueError:  # torn by a kill
-            continue
-    return found
-
-
 def _unpushed(folder: Path) -> int:
     """Keeps in the ledger that hub.jsonl lacks: a resumed session pushes them first."""
     try:
         records = [json.loads(line) for line in (folder / "ledger.jsonl").read_text().splitlines() if line.strip()]
     except (OSError, ValueError):
         return 0
-    pushed = {e["number"] for e in _hub_lines(folder)}
+    pushed = {e["number"] for e in hub_lines(folder)}
     return sum(1 for r in records if r.get("status") == "keep" and r["number"] not in pushed)
 
 
@@ -892,7 +475,7 @@ def _after_ready(session: Session, checker: Checker, mark: str, orphan_wait: flo
             return
         checker.check(f"session {session.index} reopened the run", tsv_may_lag=False, staged_ok=False)
         time.sleep(orphan_wait)
-        started = _proc_table().get(session.proc.pid)
+        started = proc_table().get(session.proc.pid)
         if started is not None:
             checker.check_orphans(mark, started[2], f"{orphan_wait:.0f} s into session {session.index}")
 

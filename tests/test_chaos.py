@@ -22,6 +22,7 @@ from hf_autoresearch.ledger import ExperimentRecord, Ledger
 
 
 def load_chaos():
+    sys.path.insert(0, str(ROOT / "scripts"))  # as when it runs as a script: its helper modules sit beside it
     spec = importlib.util.spec_from_file_location("chaos", ROOT / "scripts" / "chaos.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules["chaos"] = module  # dataclasses look their module up
