@@ -13,13 +13,13 @@ from hf_autoresearch.campaign import Campaign
 from hf_autoresearch.ledger import experiment_id
 
 
-def staged_dir(campaign: Campaign, number: int) -> Path:
+def _staged_dir(campaign: Campaign, number: int) -> Path:
     return campaign.model_dir(number).with_name(f".{experiment_id(number)}.staged")
 
 
 def stage(campaign: Campaign, number: int, model: Path) -> None:
     """Move a finished model folder next to its final place (on the same file system, so install is a rename)."""
-    staged = staged_dir(campaign, number)
+    staged = _staged_dir(campaign, number)
     shutil.rmtree(staged, ignore_errors=True)
     staged.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(str(model), staged)
@@ -30,7 +30,7 @@ def install(campaign: Campaign, number: int) -> None:
     final = campaign.model_dir(number)
     if final.exists():
         shutil.rmtree(final)
-    staged_dir(campaign, number).rename(final)
+    _staged_dir(campaign, number).rename(final)
 
 
 def recover(campaign: Campaign) -> None:

@@ -14,8 +14,8 @@ from hf_autoresearch.summary import SPLITS, RunSummary, format_params, signed_ga
 STATUS_STYLE = {"keep": "bold green", "discard": "dim", "crash": "red", "timeout": "yellow", "invalid": "magenta"}
 
 
-def _fmt(value: float | None) -> str:
-    return "" if value is None else f"{value:.4f}"
+def _fmt(value: float | None, missing: str = "") -> str:
+    return missing if value is None else f"{value:.4f}"
 
 
 def print_status(folder: Path, console: Console | None = None) -> None:
@@ -104,10 +104,6 @@ def holdout_gap(base: ExperimentRecord, best: ExperimentRecord, direction: str |
     return lines
 
 
-def _dash(value: float | None) -> str:
-    return "—" if value is None else f"{value:.4f}"
-
-
 def comparison_lines(summary: RunSummary) -> list[str]:
     """The larger baseline, and the run's best against it (with both parameter counts); [] when none was run."""
     larger = summary.larger
@@ -117,18 +113,18 @@ def comparison_lines(summary: RunSummary) -> list[str]:
     head = f"larger baseline {Path(larger.model).name} ({format_params(larger.num_params)} params, {how}): "
     if not larger.ok:
         return [head + f"{larger.status} ({larger.reason.splitlines()[0] if larger.reason else ''})"]
-    lines = [head + f"selection {_dash(larger.selection)}, holdout {_dash(larger.holdout)}"]
+    lines = [head + f"selection {_fmt(larger.selection, '—')}, holdout {_fmt(larger.holdout, '—')}"]
     best = summary.best
     if best is not None:
         parts = []
         for split in SPLITS:
             mine, theirs = getattr(best, split), getattr(larger, split)
             if mine is None or theirs is None:
-                parts.append(f"{split} {_dash(mine)}")
+                parts.append(f"{split} {_fmt(mine, '—')}")
                 continue
             gain = summary.vs_larger(split)
             rel = "n/a" if gain is None else f"{gain:+.1%}"
-            parts.append(f"{split} {_dash(mine)} ({mine - theirs:+.4f}, {rel} vs larger)")
+            parts.append(f"{split} {_fmt(mine, '—')} ({mine - theirs:+.4f}, {rel} vs larger)")
         seconds = best.summary.get("training_seconds") or best.train_seconds
         lines.append(
             f"best {best.experiment} ({format_params(summary.params)} params, trained {seconds:.0f} s): "
