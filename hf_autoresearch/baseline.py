@@ -16,12 +16,12 @@ import time
 from pathlib import Path
 
 from hf_autoresearch.errors import UserError
-from hf_autoresearch.evaluation import EvalSetup, EvaluationError, Evaluator
-from hf_autoresearch.larger_baseline import LARGER_BASELINE_FILE, count_parameters
+from hf_autoresearch.evaluation import EvaluationError, Evaluator, eval_setup
+from hf_autoresearch.executors.runner import TrainingJob, run_training
 from hf_autoresearch.ledger import Ledger
 from hf_autoresearch.metrics import metric_path
-from hf_autoresearch.recipe import Recipe, load_recipe
-from hf_autoresearch.runner import TrainingJob, run_training
+from hf_autoresearch.recipe import load_recipe
+from hf_autoresearch.reporting.larger_baseline import LARGER_BASELINE_FILE, count_parameters
 from hf_autoresearch.tasks import get_task
 from hf_autoresearch.workspace import git
 
@@ -68,15 +68,6 @@ def _local_model(model: str) -> str:
         raise BaselineError(
             f"could not get model {model!r} from the Hub ({type(err).__name__}); pass --model a local folder"
         ) from err
-
-
-def _eval_setup(recipe: Recipe, folder: Path, task: str) -> EvalSetup:
-    return EvalSetup(
-        task=task,
-        splits_dir=str(folder / "splits"),
-        metric_path=str(metric_path(recipe.metric.module)),
-        metric_options=dict(recipe.metric.options),
-    )
 
 
 def run_baseline(
@@ -196,7 +187,10 @@ def _train(
 
 def _evaluate(recipe, folder: Path, model_dir: str, scratch: Path, result: dict, log) -> None:
     seconds = {}
-    with Evaluator(_eval_setup(recipe, folder, recipe.task), scratch / "eval") as evaluation:
+    with Evaluator(
+        eval_setup(recipe.task, folder / "splits", metric_path(recipe.metric.module), recipe.metric.options),
+        scratch / "eval",
+    ) as evaluation:
         for split in ("selection", "holdout"):
             log(f"  evaluating the larger baseline on {split}")
             try:

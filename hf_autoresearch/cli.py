@@ -77,11 +77,11 @@ def latest_tag(run_dir: Path) -> str | None:
 
 
 def cmd_run(args) -> int:
-    from hf_autoresearch import campaign
     from hf_autoresearch.agents import default_agent, make_agent
-    from hf_autoresearch.executor import check_executor, make_executor
+    from hf_autoresearch.driver.loop import Loop
+    from hf_autoresearch.driver.run import check_base_model, resume, start
+    from hf_autoresearch.executors import check_executor, make_executor
     from hf_autoresearch.integrations import RunExtras
-    from hf_autoresearch.loop import Loop
     from hf_autoresearch.options import RunConfig
 
     given = given_options(args)
@@ -90,7 +90,7 @@ def cmd_run(args) -> int:
         tag = given.get("tag") or latest_tag(run_dir)
         if tag is None:
             raise SystemExit(f"error: no run to resume in {run_dir}")
-        run = campaign.resume(run_dir, tag, overrides=given)
+        run = resume(run_dir, tag, overrides=given)
         config = run.config
         extras = RunExtras.from_args(config)  # a missing Hub token or tracker fails here, before any training
         agent = make_agent(config.agent, patches=config.patches, seed=config.seed, **config.agent_options)
@@ -106,8 +106,8 @@ def cmd_run(args) -> int:
         agent = make_agent(config.agent, patches=config.patches, seed=config.seed, **config.agent_options)
         agent.check()  # fail on a bad agent (options, API key), executor or model before preparing anything
         check_executor(config)
-        campaign.check_base_model(config)  # a model id that does not exist
-        run = campaign.start(config)
+        check_base_model(config)  # a model id that does not exist
+        run = start(config)
         config = run.config
     executor = make_executor(run)
     print(
@@ -117,7 +117,7 @@ def cmd_run(args) -> int:
     loop = Loop(run, agent, executor)
     try:
         with extras.attach(loop, config):
-            loop.run(max_experiments=config.max_experiments, hours=config.hours)
+            loop.run_experiments(max_experiments=config.max_experiments, hours=config.hours)
     except KeyboardInterrupt:
         print(
             f"\ninterrupted: the experiments in flight were stopped and not recorded; the ledger is consistent.\n"
@@ -128,7 +128,7 @@ def cmd_run(args) -> int:
         return 130
     finally:
         executor.close()
-    from hf_autoresearch.status import print_status
+    from hf_autoresearch.reporting.status import print_status
 
     print_status(run.folder)
     return 0
@@ -154,7 +154,7 @@ def cmd_init(args) -> int:
 
 
 def cmd_status(args) -> int:
-    from hf_autoresearch.status import print_status
+    from hf_autoresearch.reporting.status import print_status
 
     run_dir = Path(args.run_dir)
     tag = args.tag or latest_tag(run_dir)
@@ -213,7 +213,7 @@ def cmd_push(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from hf_autoresearch.report import write_report
+    from hf_autoresearch.reporting.report import write_report
 
     paths = write_report(_run_folder(args.run_dir, args.tag))
     print("\n".join(f"wrote {p}" for p in paths.values()))
@@ -232,7 +232,7 @@ def cmd_baseline(args) -> int:
         no_train=args.no_train,
         data=args.data,
     )
-    from hf_autoresearch.status import print_status
+    from hf_autoresearch.reporting.status import print_status
 
     print_status(Path(args.run_dir).resolve() / Path(result["run"]).name)
     return 0 if result["status"] == "ok" else 1

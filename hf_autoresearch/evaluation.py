@@ -35,6 +35,25 @@ class EvalSetup:
     python_path: list[str] = field(default_factory=list)  # where a task given by import path lives
 
 
+def eval_setup(task: str, splits_dir: Path, metric_dir: Path, metric_options: dict) -> EvalSetup:
+    """The setup of an evaluation process; a task given by import path ("module:Class") gets its folder on the
+    evaluation's python path, so the process can import it as the harness did."""
+    from hf_autoresearch.tasks import get_task
+
+    task_module = type(get_task(task)).__module__
+    python_path = []
+    if not task_module.startswith("hf_autoresearch."):
+        depth = task_module.count(".") + 1
+        python_path.append(str(Path(sys.modules[task_module].__file__).resolve().parents[depth - 1]))
+    return EvalSetup(
+        task=task,
+        splits_dir=str(splits_dir),
+        metric_path=str(metric_dir),
+        metric_options=dict(metric_options),
+        python_path=python_path,
+    )
+
+
 # --- inside the evaluation process ---------------------------------------------------------------------------
 class _Scorer:
     def __init__(self, setup: EvalSetup):

@@ -21,7 +21,7 @@ class RunExtras:
     def from_args(cls, args) -> RunExtras:
         """Check everything that can fail before any data is prepared or model trained."""
         from hf_autoresearch.hub import check_repo_id, require_token
-        from hf_autoresearch.tracking import make_tracker
+        from hf_autoresearch.reporting.tracking import make_tracker
 
         if (args.public or args.promote or args.dry_run) and not args.push_to_hub:
             raise UserError("--public, --promote and --dry-run go with --push-to-hub OWNER/NAME")
@@ -35,7 +35,7 @@ class RunExtras:
     def attach(self, run, args):
         """Callbacks on the run while the loop runs; pushes finish (and --promote happens) when it ends."""
         from hf_autoresearch.hub import HubPublisher
-        from hf_autoresearch.progress import LiveProgress
+        from hf_autoresearch.reporting.progress import LiveProgress
 
         if args.push_to_hub:
             self.publisher = HubPublisher(

@@ -20,6 +20,7 @@ from pathlib import Path
 from hf_autoresearch.errors import UserError
 
 STATUSES = ("keep", "discard", "crash", "timeout", "invalid")
+UNDECIDED = "undecided"  # an experiment in flight; never written to the ledger
 TSV_COLUMNS = (
     "experiment",
     "commit",
@@ -67,7 +68,7 @@ class ExperimentRecord:
     extra: dict = field(default_factory=dict)  # fields written by a newer version: kept and written back unchanged
 
     def __post_init__(self):
-        if self.status not in STATUSES:
+        if self.status not in (*STATUSES, UNDECIDED):
             raise ValueError(f"status {self.status!r} is not one of {STATUSES}")
         if not isinstance(self.number, int) or isinstance(self.number, bool) or self.number < 0:
             raise ValueError(f"number {self.number!r} is not a non-negative integer")
@@ -181,6 +182,8 @@ class Ledger:
 
     def append(self, record: ExperimentRecord) -> None:
         """Add one finished experiment (fsynced), then rewrite results.tsv. Refuses a number already recorded."""
+        if record.status == UNDECIDED:
+            raise ValueError(f"{record.experiment} is not decided yet: only finished experiments are recorded")
         self.folder.mkdir(parents=True, exist_ok=True)
         created = not self.jsonl.exists()
         with self.jsonl.open("ab+") as f:
@@ -212,6 +215,5 @@ class Ledger:
         kept = [r for r in self.records() if r.status == "keep"]
         return kept[-1] if kept else None
 
-    def next_number(self) -> int:
-        """One more than the largest number recorded (0 for an empty ledger); the caller allocates numbers."""
-        return max((r.number for r in self.records()), default=-1) + 1
+    def kept_numbers(self) -> set[int]:
+        return {r.number for r in self.records() if r.status == "keep"}

@@ -18,7 +18,10 @@ from pathlib import Path
 from hf_autoresearch.errors import UserError
 
 RUN_FILE = "run.json"
-VERSION = 2  # run.json layout; version 1 (no "version" key) kept agent options in a nested `agent_options`
+# run.json layout. 1 (no "version" key): agent options nested in `agent_options`; 2: the tamper check hashes every
+# file of the package; 3: the package's modules moved into driver/, executors/ and reporting/ (the hashes are keyed
+# by path, so a resume re-hashes)
+VERSION = 3
 
 
 def _opt(help: str, default=None, resume: bool = False, group: str = "run", **extra):

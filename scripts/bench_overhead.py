@@ -207,7 +207,7 @@ def _children_cpu() -> float:
 
 
 def probe_once(args, splits: Path, work: Path, launcher: str, threads: int | None) -> dict:
-    from hf_autoresearch.runner import CPU_LAUNCH_ARGS
+    from hf_autoresearch.executors.runner import CPU_LAUNCH_ARGS
 
     folder = work / f"probe-{launcher}-{threads or 'unset'}"
     shutil.rmtree(folder, ignore_errors=True)

@@ -32,8 +32,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_overhead import cli, load_average, make_project, read_ledger  # noqa: E402
 
-from hf_autoresearch.larger_baseline import count_parameters  # noqa: E402
-from hf_autoresearch.summary import relative_gain  # noqa: E402
+from hf_autoresearch.reporting.larger_baseline import count_parameters  # noqa: E402
+from hf_autoresearch.reporting.summary import relative_gain  # noqa: E402
 
 
 @dataclass

@@ -70,7 +70,7 @@ def kind_of(cmdline: str) -> str:
         return "training"
     if "hf_autoresearch.evaluation" in cmdline:
         return "evaluation"
-    if "hf_autoresearch.reaper" in cmdline:
+    if "hf_autoresearch.executors.reaper" in cmdline:
         return "reaper"
     if cmdline.split(" ")[0].endswith("git"):
         return "git"

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from hf_autoresearch import baseline
 from hf_autoresearch.agents.pricing import DEFAULT_PRICES, Usage, request_cost
-from hf_autoresearch.decision import NoiseFloor
+from hf_autoresearch.driver.decision import NoiseFloor
+from hf_autoresearch.executors.runner import TrainingResult
 from hf_autoresearch.ledger import ExperimentRecord, Ledger
-from hf_autoresearch.runner import TrainingResult
 
 
 def baseline_decision(scores: list[float], direction: str = "maximize") -> dict:

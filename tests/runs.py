@@ -8,13 +8,13 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from hf_autoresearch import campaign
-from hf_autoresearch.decision import NoiseFloor
-from hf_autoresearch.executor import LocalExecutor
+from hf_autoresearch.driver.decision import NoiseFloor
+from hf_autoresearch.driver.loop import Loop
+from hf_autoresearch.driver.run import Run, start
+from hf_autoresearch.executors.local import LocalExecutor
+from hf_autoresearch.executors.trial import TrialResult, TrialSpec
 from hf_autoresearch.ledger import ExperimentRecord
-from hf_autoresearch.loop import Loop
 from hf_autoresearch.options import RunConfig
-from hf_autoresearch.trial import TrialResult, TrialSpec
 
 SCORES = re.compile(r"^FAKE_SCORES = \[(.*)\]", re.MULTILINE)
 GAINS = re.compile(r"^FAKE_GAIN_\w+ = (\S+)", re.MULTILINE)
@@ -23,12 +23,12 @@ DELAYS = re.compile(r"^FAKE_DELAY_\w+ = (\S+)", re.MULTILINE)
 SECONDS = re.compile(r"^FAKE_SECONDS = (\S+)", re.MULTILINE)
 
 
-def start_run(recipe: Path, run_dir: Path, tag: str, log=lambda *_: None, **options) -> campaign.Campaign:
+def start_run(recipe: Path, run_dir: Path, tag: str, log=lambda *_: None, **options) -> Run:
     options.setdefault("agent", "replay")
-    return campaign.start(RunConfig(recipe=str(recipe), run_dir=str(run_dir), tag=tag, **options), log=log)
+    return start(RunConfig(recipe=str(recipe), run_dir=str(run_dir), tag=tag, **options), log=log)
 
 
-def record_baseline(run: campaign.Campaign, selection: float = 0.2, std_scores=(0.2,)) -> ExperimentRecord:
+def record_baseline(run: Run, selection: float = 0.2, std_scores=(0.2,)) -> ExperimentRecord:
     """Put a kept baseline exp-0000 (the worktree's HEAD) in the run's ledger without training it, so a test can
     start with experiments (`run --resume`)."""
     noise = NoiseFloor(list(std_scores), list(range(len(std_scores))))
@@ -39,11 +39,11 @@ def record_baseline(run: campaign.Campaign, selection: float = 0.2, std_scores=(
     return record
 
 
-def run_loop(run: campaign.Campaign, agent, executor=None, log=lambda *_: None, **limits) -> Loop:
+def run_loop(run: Run, agent, executor=None, log=lambda *_: None, **limits) -> Loop:
     executor = executor or LocalExecutor(run)
     loop = Loop(run, agent, executor, log=log)
     try:
-        loop.run(**limits)
+        loop.run_experiments(**limits)
     finally:
         executor.close()
     return loop

@@ -17,7 +17,7 @@ from conftest import git, read_csv, write_csv
 from runs import start_run
 
 from hf_autoresearch.cli import main
-from hf_autoresearch.decision import NoiseFloor
+from hf_autoresearch.driver.decision import NoiseFloor
 from hf_autoresearch.ledger import ExperimentRecord, Ledger
 
 RECIPE = "intent-categorization"

@@ -9,10 +9,10 @@ from runs import start_run
 
 from hf_autoresearch.baseline import BaselineError, find_run
 from hf_autoresearch.cli import main
-from hf_autoresearch.larger_baseline import count_parameters
 from hf_autoresearch.ledger import ExperimentRecord, Ledger
-from hf_autoresearch.status import comparison_lines
-from hf_autoresearch.summary import RunSummary
+from hf_autoresearch.reporting.larger_baseline import count_parameters
+from hf_autoresearch.reporting.status import comparison_lines
+from hf_autoresearch.reporting.summary import RunSummary
 
 
 def test_count_parameters_reads_safetensors_headers(tiny_bert, tmp_path):

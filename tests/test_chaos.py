@@ -17,7 +17,7 @@ import pytest
 from conftest import ROOT, git
 from runs import start_run
 
-from hf_autoresearch import campaign
+from hf_autoresearch.driver.run import resume
 from hf_autoresearch.ledger import ExperimentRecord, Ledger
 
 
@@ -130,20 +130,20 @@ def test_a_start_killed_between_its_worktree_and_its_branch_is_redone_on_resume(
     git(project, "worktree", "remove", "--force", str(worktree))
     git(project, "branch", "-D", "autoresearch/cut")
     git(project, "worktree", "add", "-q", "--detach", str(worktree), "HEAD")  # what the kill left
-    resumed = campaign.resume(tmp_path / "runs", "cut", log=lambda *_: None)
+    resumed = resume(tmp_path / "runs", "cut", log=lambda *_: None)
     assert git(resumed.workspace.worktree, "symbolic-ref", "HEAD") == "refs/heads/autoresearch/cut"
     assert resumed.workspace.train_py.is_file()
 
 
 def test_resume_installs_a_staged_keep_before_anything_reads_the_models(project, banking_subset, tmp_path):
     """A kill between a keep's ledger row and the rename of its model: the resumed run has the model in place when
-    campaign.resume returns, before the Hub catch-up pushes that `run` starts next (they read models/exp-NNNN)."""
+    resume returns, before the Hub catch-up pushes that `run` starts next (they read models/exp-NNNN)."""
     run = start_run(project / "recipes" / "intent-categorization", tmp_path / "runs", "t", data=str(banking_subset))
     Ledger(run.folder).append(ExperimentRecord(0, "keep", "baseline", commit=run.workspace.head(), selection=0.5))
     staged = run.folder / "models" / ".exp-0000.staged"
     staged.mkdir(parents=True)
     (staged / "config.json").write_text("{}")
-    resumed = campaign.resume(tmp_path / "runs", "t", log=lambda *_: None)
+    resumed = resume(tmp_path / "runs", "t", log=lambda *_: None)
     assert (resumed.model_dir(0) / "config.json").is_file() and not staged.exists()
 
 

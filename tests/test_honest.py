@@ -13,8 +13,8 @@ from runs import FakeExecutor, run_loop, start_run
 
 from hf_autoresearch.agents import Agent, Proposal
 from hf_autoresearch.agents.replay import ReplayAgent
-from hf_autoresearch.campaign import RunError
-from hf_autoresearch.decision import DecisionRule, NoiseFloor
+from hf_autoresearch.driver.decision import DecisionRule, NoiseFloor
+from hf_autoresearch.driver.run import RunError
 from hf_autoresearch.ledger import Ledger
 from hf_autoresearch.tamper import TamperError
 
@@ -208,7 +208,7 @@ def test_noise_floor_is_recorded_and_a_comment_only_edit_is_discarded(project, b
 
 def test_status_reports_the_holdout_gap_and_warns_when_the_holdout_did_not_improve():
     from hf_autoresearch.ledger import ExperimentRecord
-    from hf_autoresearch.status import holdout_gap
+    from hf_autoresearch.reporting.status import holdout_gap
 
     base = ExperimentRecord(number=0, status="keep", description="baseline", selection=0.50, holdout=0.48)
     honest = ExperimentRecord(number=3, status="keep", description="x", selection=0.60, holdout=0.57)

@@ -21,7 +21,7 @@ from run_shapes import save_weights, write_larger_baseline
 from hf_autoresearch.cli import main
 from hf_autoresearch.hub import HUB_FILE, HubError, HubPublisher, model_card, model_kind, pushed
 from hf_autoresearch.ledger import Ledger
-from hf_autoresearch.summary import RunSummary
+from hf_autoresearch.reporting.summary import RunSummary
 
 OUTCOMES = [
     dict(status="keep", description="baseline", selection=0.30, holdout=0.28),

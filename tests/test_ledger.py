@@ -4,7 +4,7 @@ import os
 import pytest
 
 from hf_autoresearch.errors import UserError
-from hf_autoresearch.ledger import ExperimentRecord, Ledger, LedgerError
+from hf_autoresearch.ledger import UNDECIDED, ExperimentRecord, Ledger, LedgerError
 
 
 def record(number, status="keep", selection=0.5, **kw):
@@ -35,7 +35,7 @@ def test_append_writes_jsonl_and_tsv_in_step(tmp_path):
     assert rows[1].split("\t")[:5] == ["exp-0000", "000000000000", "keep", "0.500000", "0.400000"]
     assert rows[3].split("\t")[2:5] == ["crash", "", ""]
     assert ledger.best().number == 0
-    assert ledger.next_number() == 3
+    assert [r.number for r in ledger.records()] == [0, 1, 2] and ledger.kept_numbers() == {0}
 
 
 def test_best_is_the_last_keep_and_numbers_only_grow(tmp_path):
@@ -58,7 +58,6 @@ def test_torn_last_line_is_ignored_and_repaired(tmp_path):
     with ledger.jsonl.open("a") as f:
         f.write('{"number": 2, "status": "ke')
     assert [r.number for r in ledger.records()] == [0, 1]
-    assert ledger.next_number() == 2
     ledger.append(record(2, "discard", 0.3))
     assert [r.number for r in Ledger(tmp_path).records()] == [0, 1, 2]
     assert len(ledger.tsv.read_text().splitlines()) == 4
@@ -104,7 +103,7 @@ def test_a_bad_line_that_is_not_a_torn_tail_stops_with_file_and_line_and_changes
         ledger.append(record(3))
     assert ledger.jsonl.read_bytes() == before  # no experiment deleted, none appended
     with pytest.raises(LedgerError):
-        ledger.next_number()  # a number is never reused because rows were not read
+        ledger.kept_numbers()  # a keep is never dropped because rows were not read
 
 
 @pytest.mark.parametrize(
@@ -155,7 +154,6 @@ def test_numbers_may_arrive_out_of_order_but_never_twice(tmp_path):
         "exp-0002",
         "exp-0003",
     ]
-    assert ledger.next_number() == 4
     assert ledger.best().number == 1  # the last keep decided
     with pytest.raises(ValueError, match="exp-0003 is already in the ledger"):
         ledger.append(record(3, "keep"))
@@ -178,3 +176,12 @@ def test_results_tsv_is_replaced_atomically(tmp_path, monkeypatch):
     ledger.write_tsv()
     assert len(ledger.tsv.read_text().splitlines()) == 3
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ledger.jsonl", "results.tsv"]  # no temp file left
+
+
+def test_an_undecided_experiment_is_never_recorded(tmp_path):
+    """Experiments start undecided (not as a placeholder "crash" that reads like a real outcome) until judged."""
+    ledger = Ledger(tmp_path)
+    ledger.append(record(0))
+    with pytest.raises(ValueError, match="exp-0001 is not decided yet"):
+        ledger.append(record(1, UNDECIDED, None))
+    assert [r.number for r in ledger.records()] == [0]

@@ -18,12 +18,12 @@ import pytest
 from conftest import git, make_patch
 from runs import FakeExecutor, record_baseline, run_loop, start_run
 
-from hf_autoresearch import slots
 from hf_autoresearch.agents.replay import ReplayAgent
+from hf_autoresearch.driver import slots
 from hf_autoresearch.errors import UserError
-from hf_autoresearch.executor import slot_shares
+from hf_autoresearch.executors.local import slot_shares
+from hf_autoresearch.executors.runner import owned_processes
 from hf_autoresearch.ledger import Ledger
-from hf_autoresearch.runner import owned_processes
 
 FAKE_LINES = """
 FAKE_SCORES = [0.50, 0.52, 0.48]  # baseline runs: std 0.02, so a keep must gain more than 0.04

@@ -7,9 +7,9 @@ from types import SimpleNamespace
 
 from rich.console import Console
 
+from hf_autoresearch.driver.loop import Loop
 from hf_autoresearch.ledger import ExperimentRecord
-from hf_autoresearch.loop import Loop
-from hf_autoresearch.progress import LiveProgress
+from hf_autoresearch.reporting.progress import LiveProgress
 
 
 class FakeLedger:

@@ -9,11 +9,11 @@ import pytest
 from conftest import make_patch
 
 from hf_autoresearch.cli import main
+from hf_autoresearch.executors.ray import relative_hashes
+from hf_autoresearch.executors.ray_worker import absolute_hashes
+from hf_autoresearch.executors.trial import TrialResult, TrialSpec
 from hf_autoresearch.ledger import Ledger
-from hf_autoresearch.ray_executor import relative_hashes
-from hf_autoresearch.ray_worker import absolute_hashes
 from hf_autoresearch.tamper import PACKAGE, fingerprint
-from hf_autoresearch.trial import TrialResult, TrialSpec
 
 ray = pytest.importorskip("ray")
 
@@ -37,7 +37,7 @@ def test_a_killed_workers_scratch_folder_is_swept_by_the_next(tmp_path, monkeypa
     import subprocess
     import sys
 
-    from hf_autoresearch.ray_worker import scratch_folder
+    from hf_autoresearch.executors.ray_worker import scratch_folder
 
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)

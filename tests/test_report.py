@@ -9,10 +9,10 @@ from fake_run import fake_run
 from run_shapes import agent_usage, baseline_decision, save_weights, set_usage, write_larger_baseline
 
 from hf_autoresearch.cli import main
-from hf_autoresearch.larger_baseline import count_parameters
 from hf_autoresearch.ledger import Ledger
-from hf_autoresearch.report import write_report
-from hf_autoresearch.summary import format_params
+from hf_autoresearch.reporting.larger_baseline import count_parameters
+from hf_autoresearch.reporting.report import write_report
+from hf_autoresearch.reporting.summary import format_params
 
 PNG = b"\x89PNG\r\n\x1a\n"
 BASELINE = baseline_decision([0.39, 0.40, 0.41])

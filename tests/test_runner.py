@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from hf_autoresearch import experiment
-from hf_autoresearch.crash import exception_line
-from hf_autoresearch.runner import (
+from hf_autoresearch.executors.crash import exception_line
+from hf_autoresearch.executors.runner import (
     KILL_WAIT_SECONDS,
     TrainingJob,
     kill_owned,
@@ -199,7 +199,7 @@ def test_num_processes_launches_multi_gpu_on_its_own_port(tmp_path):
 HARNESS = """
 import sys
 from pathlib import Path
-from hf_autoresearch import runner
+from hf_autoresearch.executors import runner
 root, mode, owner = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
 if mode == "direct":  # the launcher is train.py itself, slow to stop on SIGTERM (like torchrun, which forwards it)
     runner.launch_command = lambda job, gpu: [sys.executable, "train.py"]

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from hf_autoresearch import sandbox
-from hf_autoresearch.runner import TrainingJob, run_training
+from hf_autoresearch.executors import sandbox
+from hf_autoresearch.executors.runner import TrainingJob, run_training
 
 MARKER = "zz-selection-row-that-train-must-never-see"
 

@@ -13,9 +13,9 @@ from run_shapes import agent_usage, baseline_decision, save_weights, set_usage, 
 
 from hf_autoresearch.agents.pricing import DEFAULT_PRICES
 from hf_autoresearch.errors import UserError
-from hf_autoresearch.larger_baseline import count_parameters
-from hf_autoresearch.status import comparison_lines, print_status
-from hf_autoresearch.summary import RunSummary, relative_gain
+from hf_autoresearch.reporting.larger_baseline import count_parameters
+from hf_autoresearch.reporting.status import comparison_lines, print_status
+from hf_autoresearch.reporting.summary import RunSummary, relative_gain
 
 BASELINE_RUNS = [0.40, 0.41, 0.43]
 SMALL = {"embeddings": (500, 32), "head": (32, 5)}  # 16,160 parameters

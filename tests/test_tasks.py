@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, git, read_csv, write_csv
-from runs import run_loop, start_run
+from runs import record_baseline, run_loop, start_run
 
 from hf_autoresearch.agents import Agent, Proposal
 from hf_autoresearch.agents.optuna_agent import OptunaAgent
 from hf_autoresearch.cli import main
 from hf_autoresearch.ledger import Ledger
+from hf_autoresearch.options import VERSION
 from hf_autoresearch.recipe import load_recipe
 from hf_autoresearch.tasks import UnknownTask, get_task
 
@@ -144,7 +145,7 @@ def test_init_refuses_an_existing_recipe_and_a_task_without_template(banking_sub
 
 def test_resume_reads_a_run_json_written_before_the_options_were_one_dataclass(project, banking_subset, tmp_path):
     """run.json of version 1: agent options nested under agent_options, no task, no version."""
-    from hf_autoresearch import campaign
+    from hf_autoresearch.driver.run import resume
 
     run = start_run(project / "recipes" / "intent-categorization", tmp_path / "runs", "old", data=str(banking_subset))
     config = json.loads((run.folder / "run.json").read_text())
@@ -172,24 +173,46 @@ def test_resume_reads_a_run_json_written_before_the_options_were_one_dataclass(p
     }
     old["agent_options"] = {"max_agent_turns": 7}
     (run.folder / "run.json").write_text(json.dumps(old))
-    resumed = campaign.resume(tmp_path / "runs", "old", overrides={"budget": 42.0}, log=lambda *_: None)
+    resumed = resume(tmp_path / "runs", "old", overrides={"budget": 42.0}, log=lambda *_: None)
     assert resumed.config.task == "classification" and resumed.config.max_agent_turns == 7
-    assert resumed.config.version == 2 and any("tamper" not in k for k in resumed.config.evaluation_hashes)
+    assert resumed.config.version == VERSION and any("tamper" not in k for k in resumed.config.evaluation_hashes)
     assert resumed.config.budget == 42.0
     with pytest.raises(Exception, match="--model cannot change when a run is resumed"):
-        campaign.resume(tmp_path / "runs", "old", overrides={"model": "other"}, log=lambda *_: None)
+        resume(tmp_path / "runs", "old", overrides={"model": "other"}, log=lambda *_: None)
+
+
+def test_a_run_started_before_the_package_moved_resumes(project, banking_subset, tmp_path):
+    """run.json of version 2 fingerprints the flat layout (hf_autoresearch/loop.py...): a resume re-hashes, the tamper
+    check passes, and what was decided stays as recorded."""
+    from hf_autoresearch.driver.run import resume
+    from hf_autoresearch.tamper import PACKAGE, verify
+
+    run = start_run(project / "recipes" / "intent-categorization", tmp_path / "runs", "flat", data=str(banking_subset))
+    config = json.loads((run.folder / "run.json").read_text())
+    flat = {str(PACKAGE / Path(path).name): digest for path, digest in config["evaluation_hashes"].items()}
+    config.update(version=2, evaluation_hashes=flat)
+    (run.folder / "run.json").write_text(json.dumps(config))
+    with pytest.raises(Exception, match="changed since the run started"):
+        verify(flat, run.metric_dir)  # what a resume without the re-hash would say before every evaluation
+    record_baseline(run, selection=0.4)
+    resumed = resume(tmp_path / "runs", "flat", log=lambda *_: None)
+    assert resumed.config.version == VERSION
+    assert str(PACKAGE / "driver" / "loop.py") in resumed.config.evaluation_hashes
+    verify(resumed.config.evaluation_hashes, resumed.metric_dir)
+    assert [(r.number, r.status, r.selection) for r in resumed.ledger.records()] == [(0, "keep", 0.4)]
+    assert json.loads((resumed.folder / "run.json").read_text())["version"] == VERSION
 
 
 def test_a_start_cut_short_is_finished_by_resume(project, banking_subset, tmp_path):
     """run.json is written first; splits and the worktree are made by --resume when a kill stopped the start."""
     import shutil
 
-    from hf_autoresearch import campaign
+    from hf_autoresearch.driver.run import resume
 
     run = start_run(project / "recipes" / "intent-categorization", tmp_path / "runs", "cut", data=str(banking_subset))
     shutil.rmtree(run.folder / "splits")
     git(project, "worktree", "remove", "--force", str(run.folder / "worktree"))
-    resumed = campaign.resume(tmp_path / "runs", "cut", log=lambda *_: None)
+    resumed = resume(tmp_path / "runs", "cut", log=lambda *_: None)
     assert (resumed.splits / "train" / "train.jsonl").is_file() and resumed.workspace.train_py.is_file()
 
 

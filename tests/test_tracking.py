@@ -12,7 +12,7 @@ import textwrap
 import pytest
 
 from hf_autoresearch.ledger import ExperimentRecord
-from hf_autoresearch.tracking import experiment_metrics
+from hf_autoresearch.reporting.tracking import experiment_metrics
 
 SCRIPT = textwrap.dedent(
     """
@@ -20,7 +20,7 @@ SCRIPT = textwrap.dedent(
     from types import SimpleNamespace
     from hf_autoresearch.ledger import ExperimentRecord
     from hf_autoresearch.options import RunConfig
-    from hf_autoresearch.tracking import make_tracker
+    from hf_autoresearch.reporting.tracking import make_tracker
 
     config = RunConfig(tag="t1", recipe="r", repo="/r", recipe_rel="recipes/r", branch="autoresearch/t1",
                        agent="optuna", model="m", data="d", budget=60.0, grace=30.0, seed=0, min_delta=0.0)

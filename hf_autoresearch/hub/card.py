@@ -13,7 +13,7 @@ from pathlib import Path
 
 from hf_autoresearch.hub.names import REPO_ID, hub_tag
 from hf_autoresearch.ledger import ExperimentRecord
-from hf_autoresearch.summary import RunSummary, format_params, short
+from hf_autoresearch.reporting.summary import RunSummary, format_params, short
 
 # what a saved model's architecture says, for a run whose task name is not known
 _ARCHITECTURES = (

@@ -16,7 +16,7 @@ from hf_autoresearch.hub.names import hub_tag
 from hf_autoresearch.hub.pushes import record_push
 from hf_autoresearch.hub.revision import KEEP_ON_HUB, commit_description, commit_marker
 from hf_autoresearch.ledger import ExperimentRecord
-from hf_autoresearch.summary import RunSummary
+from hf_autoresearch.reporting.summary import RunSummary
 
 
 def _transport_errors() -> tuple[type[Exception], ...]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from hf_autoresearch.errors import UserError
+from hf_autoresearch.ledger import experiment_id
 
 REPO_ID = r"[\w.-]+/[\w.-]+"
 
@@ -33,4 +34,4 @@ def check_repo_id(repo_id: str) -> str:
 
 def hub_tag(tag: str, number: int) -> str:
     """The Hub tag of kept experiment `number` of run `tag`: `<tag>-exp-NNNN`."""
-    return f"{tag}-exp-{number:04d}"
+    return f"{tag}-{experiment_id(number)}"

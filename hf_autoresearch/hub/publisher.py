@@ -19,7 +19,7 @@ from hf_autoresearch.hub.names import HubError, check_repo_id, hub_tag, require_
 from hf_autoresearch.hub.pushes import pushed
 from hf_autoresearch.hub.revision import commit_message, revision_files
 from hf_autoresearch.ledger import ExperimentRecord
-from hf_autoresearch.summary import RunSummary
+from hf_autoresearch.reporting.summary import RunSummary
 
 CLOSE_TIMEOUT = 1800.0  # seconds `close` waits for queued pushes before reporting them as not pushed
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from hf_autoresearch.hub.card import model_card
 from hf_autoresearch.hub.names import HubError
 from hf_autoresearch.ledger import ExperimentRecord
-from hf_autoresearch.summary import RunSummary, short
+from hf_autoresearch.reporting.summary import RunSummary, short
 
 SKIP_FILES = ("training_args.bin",)  # a pickle of Trainer arguments: no use to a user, flagged by the Hub
 KEEP_ON_HUB = (".gitattributes",)  # never deleted when a revision replaces the files of the previous one

@@ -12,11 +12,11 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hf_autoresearch.decision import DecisionRule, NoiseFloor
+from hf_autoresearch.driver.decision import DecisionRule, NoiseFloor
 from hf_autoresearch.errors import UserError
-from hf_autoresearch.larger_baseline import LargerBaseline, count_parameters
 from hf_autoresearch.ledger import STATUSES, ExperimentRecord, Ledger
 from hf_autoresearch.options import RunConfig
+from hf_autoresearch.reporting.larger_baseline import LargerBaseline, count_parameters
 from hf_autoresearch.workspace import git
 
 SPLITS = ("selection", "holdout")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hf_autoresearch.summary import RunSummary, short
+from hf_autoresearch.reporting.summary import RunSummary, short
 
 FAILED = {
     "crash": ("X", "#d62728", "crash"),

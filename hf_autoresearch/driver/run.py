@@ -1,5 +1,5 @@
 """A run's folder and how it starts or resumes: options resolved against the recipe, data prepared and split,
-the contamination check, the git worktree. Everything the loop needs is reachable from a `Campaign`.
+the contamination check, the git worktree. Everything the loop needs is reachable from a `Run`.
 
 <run-dir>/<tag>/ holds run.json (the options), splits/ (train/ is all train.py may see), ledger.jsonl and
 results.tsv, logs/, models/exp-NNNN (kept models), worktree/ (the git worktree on autoresearch/<tag>).
@@ -16,7 +16,9 @@ from pathlib import Path
 
 from hf_autoresearch.contamination import find_contamination
 from hf_autoresearch.data import write_splits
+from hf_autoresearch.driver import kept_models
 from hf_autoresearch.errors import UserError
+from hf_autoresearch.evaluation import EvalSetup, eval_setup
 from hf_autoresearch.ledger import Ledger, experiment_id
 from hf_autoresearch.metrics import metric_path
 from hf_autoresearch.options import RUN_FILE, VERSION, RunConfig, now
@@ -31,7 +33,7 @@ class RunError(UserError):
 
 
 @dataclass
-class Campaign:
+class Run:
     folder: Path
     config: RunConfig
     recipe: Recipe
@@ -53,25 +55,25 @@ class Campaign:
     def metric_dir(self) -> Path:
         return metric_path(self.recipe.metric.module)
 
+    def eval_setup(self) -> EvalSetup:
+        return eval_setup(self.config.task, self.splits, self.metric_dir, self.recipe.metric.options)
+
     def log_path(self, number: int, run_index: int = 0) -> Path:
         """The log of one training run: exp-NNNN.log, then exp-NNNN-run2.log... for repeats and confirmations."""
         suffix = "" if run_index == 0 else f"-run{run_index + 1}"
         return self.folder / "logs" / f"{experiment_id(number)}{suffix}.log"
 
     def model_dir(self, number: int) -> Path:
-        return self.folder / "models" / experiment_id(number)
-
-    def samples_path(self, number: int, split: str) -> Path:
-        return self.folder / "samples" / f"{experiment_id(number)}-{split}.jsonl"
+        return kept_models.model_dir(self.folder, number)
 
 
-def start(config: RunConfig, log=print) -> Campaign:
+def start(config: RunConfig, log=print) -> Run:
     """Resolve `config` against its recipe, prepare the data and the worktree, write run.json."""
     recipe = load_recipe(config.recipe)
     if config.baseline_repeats < 1:
         raise RunError("--baseline-repeats must be at least 1")
     if config.sandbox:
-        from hf_autoresearch.sandbox import available
+        from hf_autoresearch.executors.sandbox import available
 
         if not available():
             raise RunError("--sandbox needs bubblewrap (bwrap): `apt-get install bubblewrap`")
@@ -116,7 +118,7 @@ def start(config: RunConfig, log=print) -> Campaign:
         raise
 
 
-def _finish_start(folder: Path, config: RunConfig, recipe: Recipe, log) -> Campaign:
+def _finish_start(folder: Path, config: RunConfig, recipe: Recipe, log) -> Run:
     """Prepare what a start has not prepared yet: the splits (written atomically), then the worktree."""
     if not (folder / "splits").is_dir():
         prepare_data(config, recipe, folder, log)
@@ -129,10 +131,10 @@ def _finish_start(folder: Path, config: RunConfig, recipe: Recipe, log) -> Campa
         shutil.rmtree(worktree, ignore_errors=True)
         git(repo, "worktree", "prune", check=False)
         workspace = Workspace.create(recipe.path, worktree, config.branch)
-    return Campaign(folder, config, recipe, workspace)
+    return Run(folder, config, recipe, workspace)
 
 
-def resume(run_dir: Path, tag: str, overrides: dict | None = None, log=print) -> Campaign:
+def resume(run_dir: Path, tag: str, overrides: dict | None = None, log=print) -> Run:
     """Reopen run `tag`; options given again (a new --budget, say) apply from the next experiment on."""
     folder = Path(run_dir).resolve() / tag
     if not (folder / RUN_FILE).is_file():
@@ -142,24 +144,24 @@ def resume(run_dir: Path, tag: str, overrides: dict | None = None, log=print) ->
         config = config.with_overrides(overrides)
     if not (folder / "splits").is_dir() or not branch_exists(Path(config.repo), config.branch):
         log("finishing the start of this run (it was cut short)")
-        campaign = _finish_start(folder, config, load_recipe(config.recipe), log)
+        run = _finish_start(folder, config, load_recipe(config.recipe), log)
     else:
         workspace = Workspace.reopen(Path(config.repo), folder / "worktree", config.branch, Path(config.recipe_rel))
-        campaign = Campaign(folder, config, load_recipe(workspace.worktree / config.recipe_rel), workspace)
-    if config.version < VERSION:  # an earlier version hashed fewer files: take the evaluation code as it is now
-        log(f"run.json of version {config.version}: the tamper check now covers every file of the package")
-        config.task = config.task or campaign.recipe.task
-        config.evaluation_hashes = fingerprint(metric_path(campaign.recipe.metric.module), task_files(config.task))
+        run = Run(folder, config, load_recipe(workspace.worktree / config.recipe_rel), workspace)
+    if config.version < VERSION:  # earlier versions hashed fewer files, or the same files at other paths
+        log(f"run.json of version {config.version}: the evaluation code is hashed again as it is now (tamper check)")
+        config.task = config.task or run.recipe.task
+        config.evaluation_hashes = fingerprint(metric_path(run.recipe.metric.module), task_files(config.task))
         config.version = VERSION
     config.save(folder)
-    best = campaign.ledger.best()
+    best = run.ledger.best()
     if best is not None:
-        campaign.workspace.reset(best.commit)  # drops whatever an interrupted experiment left behind
-    from hf_autoresearch import kept_models  # here, not in the loop only: the Hub catch-up runs before it
-
-    kept_models.recover(campaign)  # a keep killed between its ledger row and its rename gets its model folder now
-    campaign.ledger.write_tsv()
-    return campaign
+        run.workspace.reset(best.commit)  # drops whatever an interrupted experiment left behind
+    # a keep killed between its ledger row and its rename gets its model folder now, not in the loop only: the Hub
+    # catch-up runs before the loop
+    kept_models.recover(folder, run.ledger.kept_numbers())
+    run.ledger.write_tsv()
+    return run
 
 
 def prepare_data(config: RunConfig, recipe: Recipe, folder: Path, log=print) -> None:

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from hf_autoresearch.crash import crash_reason
+from hf_autoresearch.executors.crash import crash_reason
 
 COMMON_LAUNCH_ARGS = ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
 CPU_LAUNCH_ARGS = ["--cpu", "--num_processes", "1", *COMMON_LAUNCH_ARGS]
@@ -94,7 +94,7 @@ def launch_args(job: TrainingJob, gpu: bool) -> list[str]:
 def launch_command(job: TrainingJob, gpu: bool) -> list[str]:
     command = [sys.executable, "-m", "accelerate.commands.launch", *launch_args(job, gpu), "train.py"]
     if job.sandbox_hidden is not None:
-        from hf_autoresearch.sandbox import wrap
+        from hf_autoresearch.executors.sandbox import wrap
 
         command = wrap(command, job.scratch, list(job.sandbox_hidden), needed=[job.model])
     return command

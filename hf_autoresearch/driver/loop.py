@@ -15,16 +15,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 
-from hf_autoresearch import kept_models, slots
 from hf_autoresearch.agents import Agent, InvalidProposal, ProposalContext
-from hf_autoresearch.assess import Outcome, judge_baseline, judge_candidate
-from hf_autoresearch.campaign import Campaign, RunError
-from hf_autoresearch.decision import rule_for
-from hf_autoresearch.inflight import InFlight
-from hf_autoresearch.ledger import ExperimentRecord, experiment_id
+from hf_autoresearch.driver import kept_models, slots
+from hf_autoresearch.driver.assess import Outcome, judge_baseline, judge_candidate
+from hf_autoresearch.driver.decision import rule_for
+from hf_autoresearch.driver.inflight import InFlight
+from hf_autoresearch.driver.pending import Pending, reapply
+from hf_autoresearch.driver.preview import make_preview, read_preview
+from hf_autoresearch.driver.run import Run, RunError
+from hf_autoresearch.ledger import UNDECIDED, ExperimentRecord, experiment_id
 from hf_autoresearch.options import now
-from hf_autoresearch.pending import Pending, reapply
-from hf_autoresearch.preview import make_preview, read_preview
 from hf_autoresearch.workspace import git
 
 POLL_SECONDS = 1.0  # how often the slots view is refreshed while waiting for trials
@@ -39,11 +39,11 @@ class LoopCallback(Protocol):
 
 
 class Loop:
-    def __init__(self, campaign: Campaign, agent: Agent, executor, log=print):
-        self.campaign, self.agent, self.executor, self.log = campaign, agent, executor, log
+    def __init__(self, run: Run, agent: Agent, executor, log=print):
+        self.run, self.agent, self.executor, self.log = run, agent, executor, log
         self.callbacks: list[LoopCallback] = []
-        self.workspace = campaign.workspace
-        self.pending = Pending(campaign.folder, campaign.workspace, campaign.config.tag)
+        self.workspace = run.workspace
+        self.pending = Pending(run.folder, run.workspace, run.config.tag)
         self.inflight = InFlight(executor, lambda: self.best, self._record, log)
         self.best: ExperimentRecord | None = None
         self.records: list[ExperimentRecord] = []  # the ledger as the driver wrote it
@@ -54,23 +54,23 @@ class Loop:
         self._shown: list[dict] | None = None
 
     # what callbacks read
-    folder = property(lambda self: self.campaign.folder)
-    config = property(lambda self: self.campaign.config)
-    recipe = property(lambda self: self.campaign.recipe)
-    ledger = property(lambda self: self.campaign.ledger)
+    folder = property(lambda self: self.run.folder)
+    config = property(lambda self: self.run.config)
+    recipe = property(lambda self: self.run.recipe)
+    ledger = property(lambda self: self.run.ledger)
 
-    def run(self, max_experiments: int | None = None, hours: float | None = None) -> None:
+    def run_experiments(self, max_experiments: int | None = None, hours: float | None = None) -> None:
         """The baseline if it is missing, then experiments until a limit is reached or the agent is done; the
         experiments still in flight then finish and are recorded."""
         started = time.monotonic()
         with _driver_lock(self.folder), _detached(self.workspace, self.config.branch):
-            kept_models.recover(self.campaign)
+            kept_models.recover(self.run.folder, self.run.ledger.kept_numbers())
             self.records = self.ledger.records()  # the driver is the ledger's one writer: it keeps it in memory
             self.best = self.ledger.best()
             if self.best is None:
                 self._baseline()
             self.workspace.fast_forward(self.config.branch, self.best.commit)  # a session killed in between
-            self.rule = rule_for(self.campaign, self.records)
+            self.rule = rule_for(self.run, self.records)
             self._resume_in_flight()
             try:
                 self.log(self._cycle(max_experiments, hours, started))
@@ -103,12 +103,12 @@ class Loop:
 
     def _baseline(self) -> None:
         """exp-0000: the recipe as written. A baseline that fails is not recorded: --resume tries it again."""
-        record = ExperimentRecord(0, "crash", "baseline", commit=self.workspace.head(), seed=self.config.seed)
+        record = ExperimentRecord(0, UNDECIDED, "baseline", commit=self.workspace.head(), seed=self.config.seed)
         record.proposal = {"baseline": True}
         self.started[0] = time.monotonic()
         self._notify("on_phase", 0, "training")
         train_py = self.workspace.train_py.read_text()
-        self.inflight.start(record, judge_baseline(self.campaign, record, train_py, self.log))
+        self.inflight.start(record, judge_baseline(self.run, record, train_py, self.log))
         while self.inflight:
             self._show_slots()
             self.inflight.wait(POLL_SECONDS)
@@ -141,7 +141,7 @@ class Loop:
                 workspace.reset(best.commit)
                 self.agent_done = True
                 return
-            record = ExperimentRecord(number, "crash", proposal.description, parent=best.commit, seed=self.config.seed)
+            record = ExperimentRecord(number, UNDECIDED, proposal.description, parent=best.commit, seed=self.config.seed)
             record.proposal, record.agent_usage, record.agent_cost = proposal.details, proposal.usage, proposal.cost
             record.timings["agent"] = time.monotonic() - started
             problem = workspace.check_edit()
@@ -163,7 +163,7 @@ class Loop:
         self.started[record.number] = started
         self._notify("on_phase", record.number, "training")
         parent = next(r for r in self.records if r.status == "keep" and r.commit == record.parent)
-        judgement = judge_candidate(self.campaign, record, train_py, parent, self.rule, self._reapply, self.log)
+        judgement = judge_candidate(self.run, record, train_py, parent, self.rule, self._reapply, self.log)
         self.inflight.start(record, judgement)
 
     def _reapply(self, record: ExperimentRecord, best: ExperimentRecord):
@@ -208,7 +208,7 @@ class Loop:
         that read them."""
         if not getattr(self.agent, "uses_preview", False):
             return []
-        return read_preview(self.folder, best.number) or make_preview(self.campaign, best, self.log)
+        return read_preview(self.folder, best.number) or make_preview(self.run, best, self.log)
 
     def _invalid(self, record: ExperimentRecord) -> None:
         record.status = "invalid"
@@ -226,7 +226,7 @@ class Loop:
             self._release(outcome)
             raise RunError(
                 f"the baseline exp-0000 ended in {record.status} ({record.reason}); see "
-                f"{self.campaign.log_path(0)}. Fix the cause (a longer --budget or --grace, the data, the model) "
+                f"{self.run.log_path(0)}. Fix the cause (a longer --budget or --grace, the data, the model) "
                 "and add --resume to try the baseline again"
             )
         record.total_seconds = time.monotonic() - self.started.pop(record.number, time.monotonic())
@@ -235,7 +235,7 @@ class Loop:
         record.finished_at = now()
         model = self.executor.model(outcome.kept) if outcome.kept is not None else None
         if model is not None:
-            kept_models.stage(self.campaign, record.number, model)
+            kept_models.stage(self.run.folder, record.number, model)
         if record.status == "keep" and self.best is not None and record.parent != self.best.commit:  # see assess.py
             raise RuntimeError(f"{record.experiment} was judged on {record.parent[:8]}, not on the best")
         self.ledger.append(record)
@@ -244,7 +244,7 @@ class Loop:
             self.workspace.fast_forward(self.config.branch, record.commit)
             self.best = record
             if model is not None:
-                kept_models.install(self.campaign, record.number)
+                kept_models.install(self.run.folder, record.number)
         self.pending.remove(record.number)
         self.resuming.discard(record.number)
         self._release(outcome)
@@ -252,8 +252,8 @@ class Loop:
         self._notify("on_record", record)
 
     def _release(self, outcome: Outcome) -> None:
-        for run in outcome.runs:
-            self.executor.discard(run)
+        for trial in outcome.runs:
+            self.executor.discard(trial)
 
     def _show_slots(self) -> None:
         current = self.executor.slots()

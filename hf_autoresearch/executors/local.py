@@ -1,20 +1,7 @@
-"""Executors run trials. Every executor has this interface (the loop, assess.py and tests/runs.py's FakeExecutor
-rely on nothing else):
-
-    workers: int                                    how many trials it runs at once
-    submit(spec) -> Future[TrialResult]             train + score on the selection split; never raises for a bad
-                                                    train.py (the result says crash / timeout)
-    score_holdout(result) -> Future[TrialResult]    score a kept trial's model on the holdout
-    model(result) -> Path | None                    the trial's saved model as a local folder (fetched if remote)
-    discard(result)                                 its model is not needed any more
-    slots() -> list[dict]                           what each slot runs now: {"slot", "experiment", "run", "kind",
-                                                    "phase", "started"} or {"slot"} when idle
-    close()                                         stop everything still running (its processes die) and clean up
-
-The local executor has `workers` slots on this machine, each a scratch folder (outside the run folder, which
-train.py must not see), a warm evaluation process, and a share of the machine: GPUs as CUDA_VISIBLE_DEVICES, CPU
-threads as OMP/MKL threads. A slot needs no git worktree: a trial carries the text of its train.py. With one worker a
-trial runs in the caller's thread, so Ctrl-C reaches the training loop directly.
+"""--executor local (the default): `workers` slots on this machine, each a scratch folder (outside the run folder,
+which train.py must not see), a warm evaluation process, and a share of the machine: GPUs as CUDA_VISIBLE_DEVICES,
+CPU threads as OMP/MKL threads. A slot needs no git worktree: a trial carries the text of its train.py. With one
+worker a trial runs in the caller's thread, so Ctrl-C reaches the training loop directly.
 """
 
 from __future__ import annotations
@@ -23,19 +10,18 @@ import hashlib
 import os
 import queue
 import shutil
-import sys
 import tempfile
 import time
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hf_autoresearch import reaper
 from hf_autoresearch.errors import UserError
-from hf_autoresearch.evaluation import EvalSetup, Evaluator
-from hf_autoresearch.runner import OWNER_VARIABLE, THREAD_VARIABLES, kill_owned
-from hf_autoresearch.tasks import task_files
-from hf_autoresearch.trial import TrialEnv, TrialResult, TrialSpec, run_trial, score
+from hf_autoresearch.evaluation import Evaluator
+from hf_autoresearch.executors import check_workers, reaper
+from hf_autoresearch.executors.runner import OWNER_VARIABLE, THREAD_VARIABLES, kill_owned
+from hf_autoresearch.executors.trial import TrialResult, TrialSpec, run_trial, score, trial_env
+from hf_autoresearch.ledger import experiment_id
 
 
 @dataclass
@@ -47,70 +33,11 @@ class Slot:
     current: dict | None = None  # the trial it runs now, for slots()
 
 
-def trial_env(campaign) -> TrialEnv:
-    from hf_autoresearch.sandbox import hidden_paths
-
-    config = campaign.config
-    return TrialEnv(
-        splits=campaign.splits,
-        model=config.model,
-        budget=config.budget,
-        grace=config.grace,
-        metric=campaign.recipe.metric.name,
-        metric_dir=campaign.metric_dir,
-        evaluation_hashes=config.evaluation_hashes,
-        hashed_extra=tuple(task_files(config.task)),
-        accelerate_args=tuple(config.accelerate_args),
-        sandbox_hidden=tuple(hidden_paths(campaign.folder.parent, config.data)) if config.sandbox else None,
-        samples_dir=campaign.folder / "samples",
-    )
-
-
-def eval_setup(campaign) -> EvalSetup:
-    task = campaign.task
-    module = sys.modules[type(task).__module__]
-    python_path = []
-    if not type(task).__module__.startswith("hf_autoresearch."):  # a task given by import path
-        depth = type(task).__module__.count(".") + 1
-        python_path.append(str(Path(module.__file__).resolve().parents[depth - 1]))
-    return EvalSetup(
-        task=campaign.config.task,
-        splits_dir=str(campaign.splits),
-        metric_path=str(campaign.metric_dir),
-        metric_options=dict(campaign.recipe.metric.options),
-        python_path=python_path,
-    )
-
-
-def make_executor(campaign):
-    """The executor the run's options ask for: --executor local (default) or ray."""
-    config = campaign.config
-    if config.executor == "ray":
-        from hf_autoresearch.ray_executor import RayExecutor
-
-        return RayExecutor(campaign, config.workers, config.gpus_per_experiment, config.ray_address)
-    return LocalExecutor(campaign, config.workers, config.gpus_per_experiment)
-
-
-def check_executor(config) -> None:
-    """Fail in seconds, before any data is prepared, on executor options that cannot work here."""
-    if (config.workers is not None and config.workers < 1) or config.gpus_per_experiment < 1:
-        raise UserError("--workers and --gpus-per-experiment must be at least 1")
-    if config.executor == "ray":
-        from hf_autoresearch.ray_executor import import_ray
-
-        import_ray()
-        return
-    k = config.gpus_per_experiment
-    workers = default_workers(k) if config.workers is None else config.workers
-    slot_shares(workers, k, visible_gpus(), usable_cpus())
-
-
-def run_owner(campaign) -> str:
+def run_owner(run) -> str:
     """The id every process of this run carries (HF_AUTORESEARCH_OWNER); the same across sessions, so a resumed
     run can kill what a killed one left running."""
-    digest = hashlib.sha1(str(campaign.folder.resolve()).encode()).hexdigest()[:10]
-    return f"{campaign.config.tag}@{digest}"
+    digest = hashlib.sha1(str(run.folder.resolve()).encode()).hexdigest()[:10]
+    return f"{run.config.tag}@{digest}"
 
 
 def visible_gpus() -> list[str]:
@@ -142,8 +69,7 @@ def slot_shares(workers: int, gpus_per_experiment: int, gpus: list[str], cpus: i
     """The runner options of each slot: its GPUs (K each, none shared) and its CPU threads, set when there are several
     slots or when this process may use fewer than all the machine's cores (a thread pool sized to the machine on a
     pinned process oversubscribes its cores)."""
-    if workers < 1 or gpus_per_experiment < 1:
-        raise UserError("--workers and --gpus-per-experiment must be at least 1")
+    check_workers(workers, gpus_per_experiment)
     threads = max(1, cpus // workers) if workers > 1 or cpus < (os.cpu_count() or 1) else None
     if not gpus:
         return [{"cpu_threads": threads} for _ in range(workers)]
@@ -165,15 +91,15 @@ class LocalExecutor:
 
     name = "local"
 
-    def __init__(self, campaign, workers: int | None = None, gpus_per_experiment: int = 1):
-        self.env = trial_env(campaign)
+    def __init__(self, run, workers: int | None = None, gpus_per_experiment: int = 1):
+        self.env = trial_env(run)
         self.workers = default_workers(gpus_per_experiment) if workers is None else workers
         shares = slot_shares(self.workers, gpus_per_experiment, visible_gpus(), usable_cpus())
-        self.owner = run_owner(campaign)
+        self.owner = run_owner(run)
         kill_owned(self.owner)  # what a killed session of this run left behind
         self.root = Path(tempfile.mkdtemp(prefix="hf-autoresearch-"))  # outside the run folder train.py must not see
         self.reaper = reaper.start(self.owner, [self.root])
-        setup = eval_setup(campaign)
+        setup = run.eval_setup()
         self.all_slots: list[Slot] = []
         self.free: queue.Queue[Slot] = queue.Queue()
         for i, share in enumerate(shares):
@@ -208,7 +134,7 @@ class LocalExecutor:
     def submit(self, spec: TrialSpec) -> Future[TrialResult]:
         def work(slot: Slot, spec: TrialSpec) -> TrialResult:
             slot.current = _running(spec, "training")
-            scratch = slot.scratch / f"exp-{spec.number:04d}-run{spec.index}"
+            scratch = slot.scratch / f"{experiment_id(spec.number)}-run{spec.index}"
 
             def on_phase(phase: str) -> None:
                 slot.current = {**slot.current, "phase": phase}

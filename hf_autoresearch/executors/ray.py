@@ -22,10 +22,11 @@ from concurrent.futures import Future
 from pathlib import Path
 
 from hf_autoresearch.errors import UserError
-from hf_autoresearch.executor import eval_setup, trial_env
-from hf_autoresearch.ray_worker import holdout_task, pack, scratch_folder, train_task, unpack
+from hf_autoresearch.executors import check_workers
+from hf_autoresearch.executors.ray_worker import holdout_task, pack, scratch_folder, train_task, unpack
+from hf_autoresearch.executors.trial import TrialEnv, TrialResult, TrialSpec, samples_file, trial_env
+from hf_autoresearch.ledger import experiment_id
 from hf_autoresearch.tamper import PACKAGE
-from hf_autoresearch.trial import TrialEnv, TrialResult, TrialSpec
 
 
 def import_ray():
@@ -39,7 +40,7 @@ def import_ray():
 class RayExecutor:
     name = "ray"
 
-    def __init__(self, campaign, workers: int | None = None, gpus_per_experiment: int = 1, address: str | None = None):
+    def __init__(self, run, workers: int | None = None, gpus_per_experiment: int = 1, address: str | None = None):
         ray = self.ray = import_ray()
         self.started_ray = not ray.is_initialized()
         if self.started_ray:  # a local Ray unless an address is given (or RAY_ADDRESS is set)
@@ -52,8 +53,7 @@ class RayExecutor:
         resources = ray.cluster_resources()
         gpus, cpus = int(resources.get("GPU", 0)), float(resources.get("CPU", 1))
         self.workers = max(1, gpus // gpus_per_experiment) if workers is None else workers
-        if self.workers < 1 or gpus_per_experiment < 1:
-            raise UserError("--workers and --gpus-per-experiment must be at least 1")
+        check_workers(self.workers, gpus_per_experiment)
         if gpus and self.workers * gpus_per_experiment > gpus:
             raise UserError(
                 f"--workers {self.workers} with --gpus-per-experiment {gpus_per_experiment} needs "
@@ -64,9 +64,9 @@ class RayExecutor:
         self.job = {"num_processes": gpus_per_experiment if gpus else 1}
         if not gpus and self.workers > 1:
             self.job["cpu_threads"] = max(1, int(share))
-        self.env = trial_env(campaign)
-        self.data = ray.put(_payload(campaign, self.env))
-        self.holdout_file = ray.put((campaign.splits / "holdout.jsonl").read_bytes())
+        self.env = trial_env(run)
+        self.data = ray.put(_payload(run, self.env))
+        self.holdout_file = ray.put((run.splits / "holdout.jsonl").read_bytes())
         self.train = ray.remote(max_retries=0)(train_task).options(num_returns=2, **self.options)
         self.holdout = ray.remote(max_retries=0)(holdout_task).options(**self.options)
         self.root = scratch_folder()  # fetched models, until they are moved
@@ -83,7 +83,7 @@ class RayExecutor:
             spec.log_path.write_text(log)
             if samples and self.env.samples_dir is not None:
                 self.env.samples_dir.mkdir(parents=True, exist_ok=True)
-                (self.env.samples_dir / f"exp-{spec.number:04d}-selection.jsonl").write_text(samples)
+                samples_file(self.env.samples_dir, spec.number, "selection").write_text(samples)
             result.spec = spec  # the driver's paths
             result.remote_model = model_ref if result.status == "ok" else None
             return result
@@ -107,7 +107,7 @@ class RayExecutor:
     def model(self, result: TrialResult) -> Path | None:
         """Fetch a kept trial's model from the cluster into a local folder."""
         if result.model_dir is None and result.remote_model is not None:
-            folder = self.root / f"exp-{result.spec.number:04d}-run{result.spec.index}"
+            folder = self.root / f"{experiment_id(result.spec.number)}-run{result.spec.index}"
             unpack(self.ray.get(result.remote_model), folder)
             result.model_dir = folder
         return result.model_dir
@@ -156,9 +156,9 @@ class RayExecutor:
 
 
 # --- what travels -------------------------------------------------------------------------------------------------
-def _payload(campaign, env: TrialEnv) -> dict:
+def _payload(run, env: TrialEnv) -> dict:
     """Everything a trial needs besides its train.py, with the driver's paths taken out."""
-    splits = campaign.splits
+    splits = run.splits
     return {
         "train": pack(splits / "train"),
         "selection": (splits / "selection.jsonl").read_bytes(),
@@ -166,8 +166,8 @@ def _payload(campaign, env: TrialEnv) -> dict:
         "metric_name": env.metric_dir.name,  # evaluate.load(folder) loads folder/<folder name>.py
         "hashes": relative_hashes(env.evaluation_hashes, env.metric_dir),
         "hashed_extra": [str(p) for p in env.hashed_extra],
-        "run": f"{campaign.folder}@{uuid.uuid4().hex[:8]}",  # this session of the run: workers key their cache by it
-        "setup": _setup(campaign),
+        "run": f"{run.folder}@{uuid.uuid4().hex[:8]}",  # this session of the run: workers key their cache by it
+        "setup": _setup(run),
         "env": {
             "model": env.model,
             "budget": env.budget,
@@ -179,8 +179,8 @@ def _payload(campaign, env: TrialEnv) -> dict:
     }
 
 
-def _setup(campaign) -> dict:
-    setup = eval_setup(campaign)
+def _setup(run) -> dict:
+    setup = run.eval_setup()
     return {"task": setup.task, "metric_options": setup.metric_options, "python_path": setup.python_path}
 
 

@@ -95,7 +95,7 @@ class LiveProgress:
         text.append(f"  ·  {self.counts['done']} done, {self.counts['keep']} kept, {elapsed} elapsed", style="dim")
         current = self.slots() if self.slots is not None else []
         if len(current) > 1:
-            from hf_autoresearch.slots import describe
+            from hf_autoresearch.driver.slots import describe
 
             for slot in current:
                 text.append("\n  " + describe(slot, self.budget), style="dim")

@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from hf_autoresearch.ledger import ExperimentRecord
-from hf_autoresearch.summary import SPLITS, RunSummary, format_params, signed_gain
+from hf_autoresearch.reporting.summary import SPLITS, RunSummary, format_params, signed_gain
 
 STATUS_STYLE = {"keep": "bold green", "discard": "dim", "crash": "red", "timeout": "yellow", "invalid": "magenta"}
 
@@ -42,7 +42,7 @@ def print_status(folder: Path, console: Console | None = None) -> None:
     console.print(table)
     for line in summary_lines(summary):
         console.print(line)
-    from hf_autoresearch.slots import lines as slot_lines
+    from hf_autoresearch.driver.slots import lines as slot_lines
 
     for line in slot_lines(folder):  # a run in progress: what each slot is doing
         console.print(f"running: {escape(line)}")

@@ -3,7 +3,7 @@ this process closes and it kills every process started for the run (trainings an
 id in their environment, see runner.kill_owned). Trainings run in process sessions of their own, so nothing else
 would stop them when a harness is killed with SIGKILL.
 
-    python -m hf_autoresearch.reaper OWNER [FOLDER...]   (stdin: a pipe from the harness; it never writes to it)
+    python -m hf_autoresearch.executors.reaper OWNER [FOLDER...]   (stdin: a pipe from the harness; never written)
 
 The FOLDERs (scratch folders under /tmp) are removed after the processes are gone.
 """
@@ -16,14 +16,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from hf_autoresearch.runner import OWNER_VARIABLE, kill_owned
+from hf_autoresearch.executors.runner import OWNER_VARIABLE, kill_owned
 
 
 def start(owner: str, folders: list[Path] = ()) -> subprocess.Popen:
     """Start the watchdog for `owner`; it acts when this process exits or `stop` is called."""
     env = {k: v for k, v in os.environ.items() if k != OWNER_VARIABLE}  # it must not count itself as the run's
     return subprocess.Popen(
-        [sys.executable, "-m", "hf_autoresearch.reaper", owner, *map(str, folders)],
+        [sys.executable, "-m", "hf_autoresearch.executors.reaper", owner, *map(str, folders)],
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         env=env,

@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hf_autoresearch.evaluation import EvaluationError, Evaluator
-from hf_autoresearch.runner import TrainingJob, run_training
+from hf_autoresearch.executors.runner import TrainingJob, run_training
+from hf_autoresearch.ledger import experiment_id
 from hf_autoresearch.tamper import verify
+from hf_autoresearch.tasks import task_files
 
 
 @dataclass
@@ -70,7 +72,7 @@ class TrialResult:
 
 @dataclass
 class TrialEnv:
-    """What every trial of a run shares: read from the campaign once, so a trial can run anywhere."""
+    """What every trial of a run shares: read from the run once, so a trial can run anywhere."""
 
     splits: Path
     model: str
@@ -83,6 +85,31 @@ class TrialEnv:
     accelerate_args: tuple[str, ...] = ()
     sandbox_hidden: tuple[Path, ...] | None = None
     samples_dir: Path | None = None
+
+
+def samples_file(samples_dir: Path, number: int, split: str) -> Path:
+    """Where the generations an evaluation saved for experiment `number` on `split` are kept."""
+    return Path(samples_dir) / f"{experiment_id(number)}-{split}.jsonl"
+
+
+def trial_env(run) -> TrialEnv:
+    """What every trial of `run` needs besides its own spec: data, model, budget, the evaluation's fingerprints."""
+    from hf_autoresearch.executors.sandbox import hidden_paths
+
+    config = run.config
+    return TrialEnv(
+        splits=run.splits,
+        model=config.model,
+        budget=config.budget,
+        grace=config.grace,
+        metric=run.recipe.metric.name,
+        metric_dir=run.metric_dir,
+        evaluation_hashes=config.evaluation_hashes,
+        hashed_extra=tuple(task_files(config.task)),
+        accelerate_args=tuple(config.accelerate_args),
+        sandbox_hidden=tuple(hidden_paths(run.folder.parent, config.data)) if config.sandbox else None,
+        samples_dir=run.folder / "samples",
+    )
 
 
 def run_trial(
@@ -136,7 +163,7 @@ def score(result: TrialResult, split: str, env: TrialEnv, evaluator: Evaluator) 
     verify(env.evaluation_hashes, env.metric_dir, env.hashed_extra)
     samples = None
     if env.samples_dir is not None and result.spec.index == 0:
-        samples = env.samples_dir / f"exp-{result.spec.number:04d}-{split}.jsonl"
+        samples = samples_file(env.samples_dir, result.spec.number, split)
         samples.parent.mkdir(parents=True, exist_ok=True)
     try:
         answer = evaluator.score(result.model_dir, env.splits / f"{split}.jsonl", samples)

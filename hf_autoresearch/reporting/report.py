@@ -10,8 +10,8 @@ import html
 import re
 from pathlib import Path
 
-from hf_autoresearch.plot import plot_progress
-from hf_autoresearch.summary import RunSummary, format_params, relative_gain, short, signed_gain
+from hf_autoresearch.reporting.plot import plot_progress
+from hf_autoresearch.reporting.summary import RunSummary, format_params, relative_gain, short, signed_gain
 
 
 def _fmt(value: float | None, digits: int = 4) -> str:

@@ -33,17 +33,15 @@ def fixed_rows(splits: Path, n: int = PREVIEW_ROWS) -> list[dict]:
     return rows
 
 
-def make_preview(campaign, record: ExperimentRecord, log=print) -> list[dict]:
+def make_preview(run, record: ExperimentRecord, log=print) -> list[dict]:
     """Predict the fixed rows with the kept model of `record`; [] (and a note) if that fails."""
-    from hf_autoresearch.executor import eval_setup
-
-    path = preview_path(campaign.folder, record.number)
-    model_dir = campaign.model_dir(record.number)
+    path = preview_path(run.folder, record.number)
+    model_dir = run.model_dir(record.number)
     if not model_dir.is_dir():
         return []
     try:
-        with Evaluator(eval_setup(campaign), path.parent / f".{record.experiment}-eval", timeout=600) as evaluator:
-            rows = evaluator.preview(model_dir, fixed_rows(campaign.splits))
+        with Evaluator(run.eval_setup(), path.parent / f".{record.experiment}-eval", timeout=600) as evaluator:
+            rows = evaluator.preview(model_dir, fixed_rows(run.splits))
     except (EvaluationError, OSError) as err:
         log(f"  no preview for the agent: {str(err).splitlines()[0]}")
         return []

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 
-from hf_autoresearch.assess import BEST, Holdout, Judgement, Outcome, Train
+from hf_autoresearch.driver.assess import BEST, Holdout, Judgement, Outcome, Train
 from hf_autoresearch.errors import UserError
 from hf_autoresearch.ledger import ExperimentRecord
 

@@ -67,12 +67,12 @@ class DecisionRule:
         }
 
 
-def rule_for(campaign, records) -> DecisionRule:
+def rule_for(run, records) -> DecisionRule:
     """The run's rule: its options and the noise floor its baseline measured."""
     baseline = next(r for r in records if r.decision.get("rule") == "baseline")
     return DecisionRule(
-        direction=campaign.recipe.metric.direction,
-        min_delta=campaign.config.min_delta,
-        z=campaign.config.noise_z,
+        direction=run.recipe.metric.direction,
+        min_delta=run.config.min_delta,
+        z=run.config.noise_z,
         noise=NoiseFloor.from_dict(baseline.decision["noise"]),
     )

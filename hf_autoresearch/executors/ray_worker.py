@@ -19,11 +19,11 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from hf_autoresearch import reaper
 from hf_autoresearch.evaluation import EvalSetup, Evaluator
-from hf_autoresearch.runner import OWNER_VARIABLE
+from hf_autoresearch.executors import reaper
+from hf_autoresearch.executors.runner import OWNER_VARIABLE
+from hf_autoresearch.executors.trial import TrialEnv, TrialResult, TrialSpec, run_trial, samples_file, score
 from hf_autoresearch.tamper import PACKAGE
-from hf_autoresearch.trial import TrialEnv, TrialResult, TrialSpec, run_trial, score
 
 SCRATCH_PREFIX = "hf-autoresearch-ray-"
 
@@ -126,8 +126,8 @@ def train_task(spec: TrialSpec, data: dict, job: dict) -> tuple[tuple[TrialResul
         result = run_trial(spec, env, task / "scratch", work.evaluator, owner=work.owner, **job)
         result.slot = f"ray:{ray.get_runtime_context().get_node_id()[:8]}"
         log = spec.log_path.read_text(errors="replace") if spec.log_path.is_file() else ""
-        samples_file = env.samples_dir / f"exp-{spec.number:04d}-selection.jsonl"
-        samples = samples_file.read_text() if samples_file.is_file() else ""
+        saved = samples_file(env.samples_dir, spec.number, "selection")
+        samples = saved.read_text() if saved.is_file() else ""
         model = pack(result.model_dir) if result.status == "ok" else b""
         result.model_dir = None
     finally:

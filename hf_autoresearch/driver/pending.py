@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hf_autoresearch.ledger import ExperimentRecord, atomic_write, experiment_id
+from hf_autoresearch.ledger import UNDECIDED, ExperimentRecord, atomic_write, experiment_id
 from hf_autoresearch.workspace import Workspace, git, succeeds
 
 
@@ -50,7 +50,7 @@ class Pending:
             if number in recorded or record is None or not commit or commit != record.commit:
                 file.unlink(missing_ok=True)
                 continue
-            record.status, record.reason, record.trials, record.decision = "crash", "", [], {}
+            record.status, record.reason, record.trials, record.decision = UNDECIDED, "", [], {}
             records.append(record)
         return records
 

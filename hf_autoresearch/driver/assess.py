@@ -26,9 +26,9 @@ import statistics
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 
-from hf_autoresearch.decision import DecisionRule, NoiseFloor
+from hf_autoresearch.driver.decision import DecisionRule, NoiseFloor
+from hf_autoresearch.executors.trial import TrialResult, TrialSpec
 from hf_autoresearch.ledger import ExperimentRecord
-from hf_autoresearch.trial import TrialResult, TrialSpec
 
 CONFIRM_SEED_OFFSET = 1000  # run i > 0 of experiment n trains with seed + 1000 * i + n
 MAX_REAPPLY = 3  # re-applies onto a moving best before a candidate is given up
@@ -63,23 +63,23 @@ Judgement = Generator[object, object, Outcome]
 Reapply = Callable[[ExperimentRecord, ExperimentRecord], "tuple[str, str] | str"]
 
 
-def judge_baseline(campaign, record: ExperimentRecord, train_py: str, log) -> Judgement:
-    config = campaign.config
+def judge_baseline(run, record: ExperimentRecord, train_py: str, log) -> Judgement:
+    config = run.config
     seeds = [config.seed + i for i in range(config.baseline_repeats)]
     log(f"{record.experiment}: training the baseline {len(seeds)}x (seeds {', '.join(map(str, seeds))})")
-    specs = [_spec(campaign, record, i, seed, train_py, record.commit, "baseline") for i, seed in enumerate(seeds)]
+    specs = [_spec(run, record, i, seed, train_py, record.commit, "baseline") for i, seed in enumerate(seeds)]
     runs = yield [Train(spec) for spec in specs]
     if not _note_runs(record, runs, runs):
         return Outcome(record, None, runs)
     noise = NoiseFloor([r.selection for r in runs], seeds)
     log(f"  noise floor over {len(seeds)} baseline runs: mean {noise.mean:.4f}, std {noise.std:.4f}")
     record.status = "keep"
-    record.decision = {"rule": "baseline", "noise": noise.to_dict(), "direction": campaign.recipe.metric.direction}
+    record.decision = {"rule": "baseline", "noise": noise.to_dict(), "direction": run.recipe.metric.direction}
     return (yield from _keep(record, runs, runs, log))
 
 
 def judge_candidate(
-    campaign,
+    run,
     record: ExperimentRecord,
     train_py: str,
     parent: ExperimentRecord,
@@ -88,11 +88,11 @@ def judge_candidate(
     log,
 ) -> Judgement:
     """`record.commit` is the proposal, made on `parent` (the best then, `record.parent`); a re-apply changes both."""
-    config = campaign.config
+    config = run.config
     commit, base = record.commit, record.parent
     proposed = {"commit": commit, "parent": base}
     log(f"{record.experiment}: training {record.description!r} for up to {config.budget:.0f} s")
-    first = yield Train(_spec(campaign, record, 0, config.seed, train_py, commit, "first run"))
+    first = yield Train(_spec(run, record, 0, config.seed, train_py, commit, "first run"))
     runs, scored = [first], [first]  # scored: the runs of `commit`, the candidate as it would be kept
     if not _note_runs(record, runs, scored):
         return Outcome(record, None, runs)
@@ -121,9 +121,9 @@ def judge_candidate(
                 "confirming with a fresh seed"
             )
         seed = config.seed + CONFIRM_SEED_OFFSET * len(runs) + record.number
-        run = yield Train(_spec(campaign, record, len(runs), seed, train_py, commit, kind))
-        runs.append(run)
-        scored.append(run)
+        trial = yield Train(_spec(run, record, len(runs), seed, train_py, commit, kind))
+        runs.append(trial)
+        scored.append(trial)
         if not _note_runs(record, runs, scored):  # a confirmation that fails confirms nothing
             record.reason = f"{kind} run {record.status}: {record.reason}"
             return _discard(record, runs)
@@ -142,13 +142,13 @@ def judge_candidate(
     return _discard(record, runs)
 
 
-def _spec(campaign, record, index: int, seed: int, train_py: str, commit: str, kind: str) -> TrialSpec:
+def _spec(run, record, index: int, seed: int, train_py: str, commit: str, kind: str) -> TrialSpec:
     return TrialSpec(
         record.number,
         index,
         seed,
         train_py,
-        campaign.log_path(record.number, index),
+        run.log_path(record.number, index),
         record.description,
         commit=commit,
         kind=kind,
