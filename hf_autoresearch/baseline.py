@@ -25,8 +25,6 @@ from hf_autoresearch.reporting.larger_baseline import LARGER_BASELINE_FILE, coun
 from hf_autoresearch.tasks import get_task
 from hf_autoresearch.workspace import git
 
-BASELINE_FILE = LARGER_BASELINE_FILE
-
 
 class BaselineError(UserError):
     """The larger baseline cannot be run; the message says what to do."""
@@ -135,7 +133,7 @@ def run_baseline(
         shutil.rmtree(scratch, ignore_errors=True)
     result["total_seconds"] = time.monotonic() - started
     result["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    (folder / BASELINE_FILE).write_text(json.dumps(result, indent=2))
+    (folder / LARGER_BASELINE_FILE).write_text(json.dumps(result, indent=2))
     log(
         f"larger baseline {model}: {result['status']}"
         + "".join(

@@ -77,11 +77,10 @@ def latest_tag(run_dir: Path) -> str | None:
 
 
 def cmd_run(args) -> int:
-    from hf_autoresearch.agents import default_agent, make_agent
+    from hf_autoresearch.agents import default_agent
     from hf_autoresearch.driver.loop import Loop
     from hf_autoresearch.driver.run import check_base_model, resume, start
-    from hf_autoresearch.executors import check_executor, make_executor
-    from hf_autoresearch.integrations import RunExtras
+    from hf_autoresearch.executors import make_executor
     from hf_autoresearch.options import RunConfig
 
     given = given_options(args)
@@ -92,20 +91,14 @@ def cmd_run(args) -> int:
             raise SystemExit(f"error: no run to resume in {run_dir}")
         run = resume(run_dir, tag, overrides=given)
         config = run.config
-        extras = RunExtras.from_args(config)  # a missing Hub token or tracker fails here, before any training
-        agent = make_agent(config.agent, patches=config.patches, seed=config.seed, **config.agent_options)
-        agent.check()
-        check_executor(config)
+        observers, agent = _checked_before_training(config)
     else:
         if not given.get("recipe"):
             raise SystemExit("error: hf-autoresearch run needs a RECIPE folder (or --resume)")
         config = RunConfig(**given)
         config.tag = config.tag or f"{Path(config.recipe).resolve().name}-{datetime.now():%m%d-%H%M%S}"
         config.agent = config.agent or default_agent(config.patches)
-        extras = RunExtras.from_args(config)
-        agent = make_agent(config.agent, patches=config.patches, seed=config.seed, **config.agent_options)
-        agent.check()  # fail on a bad agent (options, API key), executor or model before preparing anything
-        check_executor(config)
+        observers, agent = _checked_before_training(config)
         check_base_model(config)  # a model id that does not exist
         run = start(config)
         config = run.config
@@ -116,7 +109,7 @@ def cmd_run(args) -> int:
     )
     loop = Loop(run, agent, executor)
     try:
-        with extras.attach(loop, config):
+        with observers.attach(loop, config):
             loop.run_experiments(max_experiments=config.max_experiments, hours=config.hours)
     except KeyboardInterrupt:
         print(
@@ -132,6 +125,20 @@ def cmd_run(args) -> int:
 
     print_status(run.folder)
     return 0
+
+
+def _checked_before_training(config):
+    """Fail in seconds on a bad agent (options, API key), executor, Hub token or tracker, before any data is prepared
+    or model trained; returns the loop's observers and the agent."""
+    from hf_autoresearch.agents import make_agent
+    from hf_autoresearch.executors import check_executor
+    from hf_autoresearch.integrations import LoopObservers
+
+    observers = LoopObservers.from_args(config)
+    agent = make_agent(config.agent, patches=config.patches, seed=config.seed, **config.agent_options)
+    agent.check()
+    check_executor(config)
+    return observers, agent
 
 
 def cmd_init(args) -> int:

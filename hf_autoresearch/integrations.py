@@ -13,12 +13,14 @@ from contextlib import contextmanager
 from hf_autoresearch.errors import UserError
 
 
-class RunExtras:
+class LoopObservers:
+    """The loop's observers a run's options ask for: the Hub publisher, the tracker, the live progress line."""
+
     def __init__(self, publisher=None, tracker=None, progress=None):
         self.publisher, self.tracker, self.progress = publisher, tracker, progress
 
     @classmethod
-    def from_args(cls, args) -> RunExtras:
+    def from_args(cls, args) -> LoopObservers:
         """Check everything that can fail before any data is prepared or model trained."""
         from hf_autoresearch.hub import check_repo_id, require_token
         from hf_autoresearch.reporting.tracking import make_tracker

@@ -1,8 +1,8 @@
 """The run's git worktrees: the agent edits train.py there; the best commit is branch autoresearch/<tag>.
 
-The user's checkout and branch are never touched: every commit and reset happens in a worktree of the run. The
-run's main worktree is on the branch; with several slots, each slot has a detached worktree of its own
-(`add_slot`), a candidate trained on a stale parent is re-applied onto the current best (`cherry_pick`), and the
+The user's checkout and branch are never touched: every commit and reset happens in the run's one worktree, on
+the branch. Slots need no worktree (a trial carries the text of its train.py); with several slots a candidate
+committed on a parent that is no longer the best is re-applied onto the current best (`cherry_pick`), and the
 branch only ever moves forward (`fast_forward`).
 """
 
@@ -185,25 +185,6 @@ class Workspace:
         """Back to `commit`, dropping any edit and untracked file; the branch moves with it."""
         git(self.worktree, "reset", "-q", "--hard", commit)
         git(self.worktree, "clean", "-q", "-fdx")
-
-    # --- several slots of one run (issue 11) -----------------------------------------------------------------
-
-    def add_slot(self, path: Path, commit: str) -> Workspace:
-        """A detached worktree of this run at `commit`, for one slot; an existing one (a resume) is reset there."""
-        path = Path(path)
-        if (path / ".git").exists():
-            slot = Workspace(path, self.recipe_rel)
-            slot.reset(commit)
-            return slot
-        git(self.worktree, "worktree", "prune")
-        git(self.worktree, "worktree", "add", "-q", "--detach", str(path), commit)
-        return Workspace(path, self.recipe_rel)
-
-    def remove_slot(self, path: Path) -> None:
-        """Remove a slot's worktree (its commits stay reachable from the branch if they were kept)."""
-        git(self.worktree, "worktree", "remove", "--force", str(path), check=False)
-        shutil.rmtree(path, ignore_errors=True)
-        git(self.worktree, "worktree", "prune", check=False)
 
     def cherry_pick(self, commit: str) -> str | None:
         """Re-apply `commit`'s change onto HEAD with a 3-way merge and commit it (same message); the new commit,

@@ -10,7 +10,7 @@ What the study is told, so that TPE learns from every experiment the same way:
   baseline's repeats, so every trial carries the same kind of number);
 - a crash, a timeout or an invalid edit: the worst score observed so far (a documented penalty: TPE drops FAIL
   trials from its model, so a region that crashes would otherwise be proposed again and again);
-- an experiment still training (another worker, issue 11): nothing; its trial stays RUNNING and TPE's
+- an experiment still training (on another worker, with --workers > 1): nothing; its trial stays RUNNING and TPE's
   constant liar keeps the next asks away from it;
 - an ask whose values were already tried: FAIL, never trained nor told a score; it is asked again, and as a FAIL
   it does not count as a start-up trial.

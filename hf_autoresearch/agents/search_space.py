@@ -121,10 +121,6 @@ def find_spaces(source: str, file: str | Path = "train.py") -> list[Space]:
     return spaces
 
 
-def read_spaces(train_py: Path) -> list[Space]:
-    return find_spaces(Path(train_py).read_text(), train_py)
-
-
 def _parse_spec(spec: str, where: str) -> tuple[str, tuple]:
     """`kind(args)` at the start of `spec`; free text may follow the closing parenthesis."""
     call = None

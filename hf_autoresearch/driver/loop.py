@@ -141,7 +141,9 @@ class Loop:
                 workspace.reset(best.commit)
                 self.agent_done = True
                 return
-            record = ExperimentRecord(number, UNDECIDED, proposal.description, parent=best.commit, seed=self.config.seed)
+            record = ExperimentRecord(
+                number, UNDECIDED, proposal.description, parent=best.commit, seed=self.config.seed
+            )
             record.proposal, record.agent_usage, record.agent_cost = proposal.details, proposal.usage, proposal.cost
             record.timings["agent"] = time.monotonic() - started
             problem = workspace.check_edit()

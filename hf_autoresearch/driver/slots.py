@@ -9,6 +9,7 @@ import os
 import time
 from pathlib import Path
 
+from hf_autoresearch.formatting import clock
 from hf_autoresearch.ledger import atomic_write, experiment_id
 
 SLOTS_FILE = "slots.json"
@@ -39,7 +40,7 @@ def describe(slot: dict, budget: float, now: float | None = None) -> str:
     elapsed = (now or time.time()) - slot.get("started", 0.0)
     what = f"{experiment_id(slot['experiment'])} run {slot.get('run', 0) + 1} ({slot.get('kind', '')})"
     phase = slot.get("phase", "running")
-    timing = f"{_clock(elapsed)}, {_clock(budget - elapsed)} left" if phase == "training" else _clock(elapsed)
+    timing = f"{clock(elapsed)}, {clock(budget - elapsed)} left" if phase == "training" else clock(elapsed)
     return f"{slot['slot']}  {what}  {phase} {timing}"
 
 
@@ -50,8 +51,3 @@ def lines(folder: Path) -> list[str]:
         return []
     slots, budget = found
     return [describe(s, budget) for s in slots]
-
-
-def _clock(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    return f"{seconds // 60}:{seconds % 60:02d}"

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from hf_autoresearch.formatting import score
 from hf_autoresearch.hub.names import REPO_ID, hub_tag
 from hf_autoresearch.ledger import ExperimentRecord
 from hf_autoresearch.reporting.summary import RunSummary, format_params, short
@@ -73,10 +74,6 @@ def hub_id(value: str) -> str | None:
     return value if re.fullmatch(REPO_ID, value) else None
 
 
-def _fmt(value: float | None) -> str:
-    return "–" if value is None else f"{value:.4f}"
-
-
 def model_card(summary: RunSummary, record: ExperimentRecord, repo_id: str, on_hub: dict[int, dict] | None = None):
     """The card of one revision (a huggingface_hub ModelCard)."""
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
@@ -122,18 +119,18 @@ def _results(summary: RunSummary, record: ExperimentRecord) -> list[str]:
         "",
         "| | parameters | selection | holdout |",
         "|---|---:|---:|---:|",
-        f"| **this revision ({record.experiment})** | {format_params(params)} | **{_fmt(record.selection)}** | "
-        f"**{_fmt(record.holdout)}** |",
+        f"| **this revision ({record.experiment})** | {format_params(params)} | **{score(record.selection)}** | "
+        f"**{score(record.holdout)}** |",
     ]
     if base is not None and base.number != record.number:
         lines.append(
             f"| baseline ({base.experiment}, the recipe as written) | {format_params(summary.params_of(base))} | "
-            f"{_fmt(base.selection)} | {_fmt(base.holdout)} |"
+            f"{score(base.selection)} | {score(base.holdout)} |"
         )
     if larger is not None and larger.ok:
         lines.append(
-            f"| larger baseline `{larger.model}` | {format_params(larger.num_params)} | {_fmt(larger.selection)} | "
-            f"{_fmt(larger.holdout)} |"
+            f"| larger baseline `{larger.model}` | {format_params(larger.num_params)} | {score(larger.selection)} | "
+            f"{score(larger.holdout)} |"
         )
         gains = [
             f"{split} {gain:+.1%}"
@@ -156,7 +153,7 @@ def _results(summary: RunSummary, record: ExperimentRecord) -> list[str]:
         noise = summary.noise
         lines += [
             "",
-            f"**Noise floor**: the baseline retrained with other seeds scores {_fmt(noise.mean)} ± {noise.std:.4f} "
+            f"**Noise floor**: the baseline retrained with other seeds scores {score(noise.mean)} ± {noise.std:.4f} "
             f"(std, {len(noise.scores)} runs); a keep had to gain more than {summary.threshold:.4f}.",
         ]
     return lines
@@ -194,7 +191,7 @@ def _card_body(
     for r in summary.lineage(record.number):
         rev = f"`{hub_tag(summary.tag, r.number)}`" if r.number in on_hub or r.number == record.number else "–"
         lines.append(
-            f"| {r.experiment} | `{r.commit[:12]}` | {_fmt(r.selection)} | {_fmt(r.holdout)} | {rev} | "
+            f"| {r.experiment} | `{r.commit[:12]}` | {score(r.selection)} | {score(r.holdout)} | {rev} | "
             f"{short(r.description, 80).replace('|', '/')} |"
         )
     diff = summary.diff_from_baseline(record)

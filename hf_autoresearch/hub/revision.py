@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from hf_autoresearch.formatting import score
 from hf_autoresearch.hub.card import model_card
 from hf_autoresearch.hub.names import HubError
 from hf_autoresearch.ledger import ExperimentRecord
@@ -17,10 +18,6 @@ from hf_autoresearch.reporting.summary import RunSummary, short
 
 SKIP_FILES = ("training_args.bin",)  # a pickle of Trainer arguments: no use to a user, flagged by the Hub
 KEEP_ON_HUB = (".gitattributes",)  # never deleted when a revision replaces the files of the previous one
-
-
-def _fmt(value: float | None) -> str:
-    return "–" if value is None else f"{value:.4f}"
 
 
 def revision_files(summary: RunSummary, record: ExperimentRecord, repo_id: str, on_hub: dict[int, dict]) -> dict:
@@ -65,7 +62,7 @@ def revision_files(summary: RunSummary, record: ExperimentRecord, repo_id: str, 
 
 def commit_message(summary: RunSummary, record: ExperimentRecord) -> str:
     return (
-        f"{record.experiment}: {short(record.description, 80)} | {summary.metric} {_fmt(record.selection)} "
+        f"{record.experiment}: {short(record.description, 80)} | {summary.metric} {score(record.selection)} "
         f"(selection) | train.py @ {record.commit[:12]}"
     )
 
@@ -78,6 +75,6 @@ def commit_marker(summary: RunSummary, record: ExperimentRecord) -> str:
 def commit_description(summary: RunSummary, record: ExperimentRecord) -> str:
     return (
         f"run {summary.tag}, {record.experiment}: {record.description}\n\n"
-        f"{summary.metric}: selection {_fmt(record.selection)}, holdout {_fmt(record.holdout)}\n"
+        f"{summary.metric}: selection {score(record.selection)}, holdout {score(record.holdout)}\n"
         f"git commit: {record.commit} ({summary.train_py_rel})\n\n{commit_marker(summary, record)}"
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hf_autoresearch.formatting import plural
 from hf_autoresearch.reporting.summary import RunSummary, short
 
 FAILED = {
@@ -16,10 +17,6 @@ FAILED = {
     "invalid": ("s", "#9467bd", "invalid edit"),
 }
 KEEP, DISCARD, BEST, HOLDOUT = "#2ca02c", "#9a9a9a", "#1a7f37", "#1f77b4"
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 def running_best(info: RunSummary) -> list[tuple[int, float]]:
@@ -139,7 +136,7 @@ def plot_progress(info: RunSummary, path: Path) -> Path:
                 zorder=5,
             )
 
-    counted = f"{_plural(len(info.experiments), 'experiment')}, {_plural(info.counts['keep'], 'kept improvement')}"
+    counted = f"{plural(len(info.experiments), 'experiment')}, {plural(info.counts['keep'], 'kept improvement')}"
     ax.set_title(
         f"{info.recipe_name} · run {info.tag}: {counted}",
         fontsize=13,

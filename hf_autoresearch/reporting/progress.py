@@ -13,18 +13,10 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
+from hf_autoresearch.formatting import clock
 from hf_autoresearch.ledger import ExperimentRecord, experiment_id
 
 PHASE_STYLE = {"agent": "magenta", "training": "cyan", "evaluation": "yellow"}
-
-
-def _clock(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    return (
-        f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
-        if seconds >= 3600
-        else f"{seconds // 60}:{seconds % 60:02d}"
-    )
 
 
 class LiveProgress:
@@ -84,14 +76,14 @@ class LiveProgress:
             elapsed = time.monotonic() - self.phase_started
             text.append(self.phase or "recording", style=PHASE_STYLE.get(self.phase, "dim"))
             if self.phase == "training":
-                text.append(f" {_clock(elapsed)}, {_clock(self.budget - elapsed)} of the budget left")
+                text.append(f" {clock(elapsed)}, {clock(self.budget - elapsed)} of the budget left")
             elif self.phase:
-                text.append(f" {_clock(elapsed)}")
+                text.append(f" {clock(elapsed)}")
         if self.best is not None and self.best.selection is not None:
             text.append("  ·  best ", style="dim")
             text.append(f"{self.metric} {self.best.selection:.4f}", style="bold green")
             text.append(f" ({self.best.experiment})", style="dim")
-        elapsed = _clock(time.monotonic() - self.run_started)
+        elapsed = clock(time.monotonic() - self.run_started)
         text.append(f"  ·  {self.counts['done']} done, {self.counts['keep']} kept, {elapsed} elapsed", style="dim")
         current = self.slots() if self.slots is not None else []
         if len(current) > 1:

@@ -10,23 +10,16 @@ import html
 import re
 from pathlib import Path
 
+from hf_autoresearch.formatting import plural, score
 from hf_autoresearch.reporting.plot import plot_progress
 from hf_autoresearch.reporting.summary import RunSummary, format_params, relative_gain, short, signed_gain
-
-
-def _fmt(value: float | None, digits: int = 4) -> str:
-    return "–" if value is None else f"{value:.{digits}f}"
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 def _signed(value: float | None) -> str:
     return "" if value is None else f"{value:+.4f}"
 
 
-# --- the report as blocks, written out as markdown and html ------------------------------------------
+# --- the report as blocks, written out as markdown (then html from the markdown) ------------------------------------------
 def _gain(info: RunSummary, value: float | None, ref: float | None) -> str:
     """Absolute gain (positive: better, whatever the direction) and the same relative to the reference."""
     absolute = signed_gain(value, ref, info.direction)
@@ -47,8 +40,8 @@ def _summary_rows(info: RunSummary) -> list[list[str]]:
                 f"baseline ({base.experiment})",
                 model,
                 format_params(info.params_of(base)),
-                _fmt(base.selection),
-                _fmt(base.holdout),
+                score(base.selection),
+                score(base.holdout),
                 "",
                 "",
             ]
@@ -59,8 +52,8 @@ def _summary_rows(info: RunSummary) -> list[list[str]]:
                 f"**best ({best.experiment})**",
                 model,
                 format_params(info.params),
-                f"**{_fmt(best.selection)}**",
-                f"**{_fmt(best.holdout)}**",
+                f"**{score(best.selection)}**",
+                f"**{score(best.holdout)}**",
                 _gain(info, best.selection, base.selection),
                 _gain(info, best.holdout, base.holdout),
             ]
@@ -72,8 +65,8 @@ def _summary_rows(info: RunSummary) -> list[list[str]]:
                 "larger baseline",
                 f"`{larger.model}`",
                 format_params(larger.num_params),
-                _fmt(larger.selection),
-                _fmt(larger.holdout),
+                score(larger.selection),
+                score(larger.holdout),
                 "best " + _gain(info, ref.selection, larger.selection) if ref else "",
                 "best " + _gain(info, ref.holdout, larger.holdout) if ref else "",
             ]
@@ -84,7 +77,7 @@ def _summary_rows(info: RunSummary) -> list[list[str]]:
 def _facts(info: RunSummary) -> list[str]:
     after, counts = info.experiments, info.counts
     facts = [
-        f"{_plural(len(after), 'experiment')} after the baseline: "
+        f"{plural(len(after), 'experiment')} after the baseline: "
         + ", ".join(f"{n} {s}" for s, n in counts.items() if n),
         f"keep rate {info.keep_rate:.0%} ({counts['keep']} of {len(after)})"
         if info.keep_rate is not None
@@ -99,7 +92,7 @@ def _facts(info: RunSummary) -> list[str]:
         facts.append(f"agent cost ${info.agent_cost:.2f}{per}")
     if info.noise is not None:
         facts.append(
-            f"noise floor: the baseline trained {len(info.noise.scores)} times scores {_fmt(info.noise.mean)} ± "
+            f"noise floor: the baseline trained {len(info.noise.scores)} times scores {score(info.noise.mean)} ± "
             f"{info.noise.std:.4f} (std); keeps had to gain more than {info.threshold:.4f}"
         )
     if info.gap is not None:
@@ -142,8 +135,8 @@ def report_blocks(info: RunSummary, image: str = "progress.png", hub: dict[int, 
     for r in kept_after:
         gain = signed_gain(r.selection, previous.selection, info.direction)
         line = (
-            f"selection **{_fmt(r.selection)}** ({_signed(gain)} over {previous.experiment if previous else '–'}), "
-            f"holdout {_fmt(r.holdout)}; trained {r.train_seconds:.0f} s; git commit `{r.commit[:12]}`"
+            f"selection **{score(r.selection)}** ({_signed(gain)} over {previous.experiment if previous else '–'}), "
+            f"holdout {score(r.holdout)}; trained {r.train_seconds:.0f} s; git commit `{r.commit[:12]}`"
         )
         if r.number in hub:
             line += f"; Hub revision `{hub[r.number]['tag']}` (`{hub[r.number]['hub_commit'][:12]}`)"
@@ -157,7 +150,15 @@ def report_blocks(info: RunSummary, image: str = "progress.png", hub: dict[int, 
     for r in records:
         what = short(r.description, 70) + (f" ({short(r.reason.splitlines()[0], 60)})" if r.reason else "")
         rows.append(
-            [r.experiment, r.status, _fmt(r.selection), _fmt(r.holdout), f"{r.train_seconds:.0f}", r.commit[:8], what]
+            [
+                r.experiment,
+                r.status,
+                score(r.selection),
+                score(r.holdout),
+                f"{r.train_seconds:.0f}",
+                r.commit[:8],
+                what,
+            ]
         )
     blocks.append(
         ("table", ["experiment", "status", "selection", "holdout", "train s", "commit", "description"], rows)
@@ -193,12 +194,6 @@ def to_markdown(blocks: list[tuple]) -> str:
     return "\n\n".join(out) + "\n"
 
 
-def _inline(text: str) -> str:
-    text = html.escape(text)
-    text = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", text)
-    return re.sub(r"`([^`]+)`", r"<code>\1</code>", text)
-
-
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
 color:#1f2328;line-height:1.5}
@@ -222,28 +217,17 @@ def _diff_html(text: str) -> str:
     return "\n".join(lines)
 
 
-def to_html(blocks: list[tuple], title: str) -> str:
+def _highlight(code: str, language: str, attrs: str) -> str:
+    return _diff_html(code) if language == "diff" else ""  # "": markdown-it escapes the code as it is
+
+
+def to_html(markdown: str, title: str) -> str:
+    """The markdown report as one self-contained html page (CommonMark with tables, by markdown-it-py)."""
+    from markdown_it import MarkdownIt
+
+    body = MarkdownIt("commonmark", {"highlight": _highlight}).enable("table").render(markdown)
     head = f"<meta charset='utf-8'><title>{html.escape(title)}</title><style>{STYLE}</style>"
-    out = [f"<!doctype html><html><head>{head}</head><body>"]
-    for kind, *rest in blocks:
-        if kind in ("h1", "h2", "h3"):
-            out.append(f"<{kind}>{_inline(rest[0])}</{kind}>")
-        elif kind == "p":
-            out.append(f"<p>{_inline(rest[0])}</p>")
-        elif kind == "ul":
-            out.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in rest[0]) + "</ul>")
-        elif kind == "img":
-            out.append(f'<img src="{html.escape(rest[0])}" alt="{html.escape(rest[1])}">')
-        elif kind == "code":
-            body = _diff_html(rest[1]) if rest[0] == "diff" else html.escape(rest[1])
-            out.append(f"<pre><code>{body}</code></pre>")
-        elif kind == "table":
-            header, rows = rest
-            head = "".join(f"<th>{_inline(h)}</th>" for h in header)
-            body = "".join("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in row) + "</tr>" for row in rows)
-            out.append(f"<table><tr>{head}</tr>{body}</table>")
-    out.append("</body></html>")
-    return "\n".join(out)
+    return f"<!doctype html><html><head>{head}</head><body>\n{body}</body></html>\n"
 
 
 def _hub_entries(folder: Path) -> dict[int, dict]:
@@ -259,6 +243,7 @@ def write_report(folder: Path) -> dict[str, Path]:
     paths = {"png": folder / "progress.png", "md": folder / "report.md", "html": folder / "report.html"}
     plot_progress(info, paths["png"])
     blocks = report_blocks(info, paths["png"].name, _hub_entries(folder))
-    paths["md"].write_text(to_markdown(blocks))
-    paths["html"].write_text(to_html(blocks, f"hf-autoresearch run {info.tag}"))
+    markdown = to_markdown(blocks)
+    paths["md"].write_text(markdown)
+    paths["html"].write_text(to_html(markdown, f"hf-autoresearch run {info.tag}"))
     return paths

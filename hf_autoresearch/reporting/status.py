@@ -8,14 +8,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from hf_autoresearch.formatting import score
 from hf_autoresearch.ledger import ExperimentRecord
 from hf_autoresearch.reporting.summary import SPLITS, RunSummary, format_params, signed_gain
 
 STATUS_STYLE = {"keep": "bold green", "discard": "dim", "crash": "red", "timeout": "yellow", "invalid": "magenta"}
-
-
-def _fmt(value: float | None, missing: str = "") -> str:
-    return missing if value is None else f"{value:.4f}"
 
 
 def print_status(folder: Path, console: Console | None = None) -> None:
@@ -32,8 +29,8 @@ def print_status(folder: Path, console: Console | None = None) -> None:
         table.add_row(
             r.experiment,
             f"[{STATUS_STYLE[r.status]}]{r.status}[/]",
-            _fmt(r.selection),
-            _fmt(r.holdout),
+            score(r.selection, missing=""),
+            score(r.holdout, missing=""),
             f"{r.train_seconds:.0f}",
             f"{r.total_seconds:.0f}",
             r.commit[:8],
@@ -53,9 +50,9 @@ def summary_lines(summary: RunSummary) -> list[str]:
     lines = []
     base, best = summary.baseline, summary.best
     if best is not None:
-        line = f"best {best.experiment}: selection {_fmt(best.selection)} (baseline {_fmt(base.selection)})"
+        line = f"best {best.experiment}: selection {score(best.selection)} (baseline {score(base.selection)})"
         if best.holdout is not None and base.holdout is not None:
-            line += f", holdout {_fmt(best.holdout)} (baseline {_fmt(base.holdout)})"
+            line += f", holdout {score(best.holdout)} (baseline {score(base.holdout)})"
         counts = ", ".join(f"{n} {s}" for s, n in summary.counts.items() if n)
         rate = summary.experiments_per_hour
         line += f"  ·  {len(summary.experiments)} experiments after the baseline" + (f": {counts}" if counts else "")
@@ -113,18 +110,18 @@ def comparison_lines(summary: RunSummary) -> list[str]:
     head = f"larger baseline {Path(larger.model).name} ({format_params(larger.num_params)} params, {how}): "
     if not larger.ok:
         return [head + f"{larger.status} ({larger.reason.splitlines()[0] if larger.reason else ''})"]
-    lines = [head + f"selection {_fmt(larger.selection, '—')}, holdout {_fmt(larger.holdout, '—')}"]
+    lines = [head + f"selection {score(larger.selection)}, holdout {score(larger.holdout)}"]
     best = summary.best
     if best is not None:
         parts = []
         for split in SPLITS:
             mine, theirs = getattr(best, split), getattr(larger, split)
             if mine is None or theirs is None:
-                parts.append(f"{split} {_fmt(mine, '—')}")
+                parts.append(f"{split} {score(mine)}")
                 continue
             gain = summary.vs_larger(split)
             rel = "n/a" if gain is None else f"{gain:+.1%}"
-            parts.append(f"{split} {_fmt(mine, '—')} ({mine - theirs:+.4f}, {rel} vs larger)")
+            parts.append(f"{split} {score(mine)} ({mine - theirs:+.4f}, {rel} vs larger)")
         seconds = best.summary.get("training_seconds") or best.train_seconds
         lines.append(
             f"best {best.experiment} ({format_params(summary.params)} params, trained {seconds:.0f} s): "

@@ -21,10 +21,10 @@ their share), and qmd_excellent, the share of rows rated excellent (>= 0.80).
 """
 
 import re
-from collections import Counter
 
 import datasets
 import evaluate
+from sacrebleu.metrics import CHRF
 
 from .qmd_rubric import EXCELLENT, score_expansion
 
@@ -118,22 +118,13 @@ def entities(query: str) -> set[str]:
     return found
 
 
-def chrf(hypothesis: str, reference: str, max_order: int = 6, beta: float = 2.0) -> float:
-    """Lower-cased sentence chrF in [0, 1]: character n-gram precision and recall averaged over orders, then F-beta."""
-    hyp, ref = re.sub(r"\s+", "", hypothesis.lower()), re.sub(r"\s+", "", reference.lower())
-    precisions, recalls = [], []
-    for n in range(1, max_order + 1):
-        h = Counter(hyp[i : i + n] for i in range(len(hyp) - n + 1))
-        r = Counter(ref[i : i + n] for i in range(len(ref) - n + 1))
-        if not h or not r:
-            continue
-        matches = sum((h & r).values())
-        precisions.append(matches / sum(h.values()))
-        recalls.append(matches / sum(r.values()))
-    if not precisions:
-        return 0.0
-    p, r = sum(precisions) / len(precisions), sum(recalls) / len(recalls)
-    return 0.0 if p + r == 0 else (1 + beta**2) * p * r / (beta**2 * p + r)
+# sentence chrF as sacrebleu computes it: character 6-grams, no word n-grams, beta 2, lower-cased, spaces ignored
+_CHRF = CHRF(char_order=6, word_order=0, beta=2, lowercase=True, whitespace=False)
+
+
+def chrf(hypothesis: str, reference: str) -> float:
+    """Sentence chrF in [0, 1] (sacrebleu's, lower-cased)."""
+    return _CHRF.sentence_score(hypothesis, [reference]).score / 100
 
 
 def redundant_flags(query: str, lines: list[str]) -> list[bool]:
