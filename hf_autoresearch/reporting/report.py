@@ -19,7 +19,7 @@ def _signed(value: float | None) -> str:
     return "" if value is None else f"{value:+.4f}"
 
 
-# --- the report as blocks, written out as markdown (then html from the markdown) ------------------------------------------
+# --- the report as blocks, written out as markdown (then html from the markdown) ------------------------------
 def _gain(info: RunSummary, value: float | None, ref: float | None) -> str:
     """Absolute gain (positive: better, whatever the direction) and the same relative to the reference."""
     absolute = signed_gain(value, ref, info.direction)
