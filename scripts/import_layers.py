@@ -8,6 +8,7 @@ worst case of it.
     python scripts/import_layers.py [PACKAGE_DIR]   (default: hf_autoresearch)
 """
 
+import argparse
 import ast
 import sys
 from pathlib import Path
@@ -143,8 +144,9 @@ def figures(root: Path) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    root = Path(argv[0] if argv else "hf_autoresearch").resolve()
-    result = figures(root)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("package", nargs="?", default="hf_autoresearch", help="the package folder")
+    result = figures(Path(parser.parse_args(argv).package).resolve())
     print(
         f"files {result['files']}, layers {result['layers']} (module-level imports; "
         f"{result['layers_all']} counting lazy ones), arrows {result['arrows']}, "
