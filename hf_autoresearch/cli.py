@@ -50,6 +50,17 @@ def _parser() -> argparse.ArgumentParser:
     baseline.add_argument("--data", help="must be the run's data: the baseline uses the run's splits")
     baseline.add_argument("--run-dir", default=DEFAULT_RUN_DIR, help="where runs live (default: %(default)s)")
 
+    classical = sub.add_parser(
+        "classical",
+        help="score classical lines beside a run (TF-IDF + logistic regression; BM25 and the untrained model)",
+    )
+    classical.add_argument("recipe", help="recipe folder, e.g. recipes/search-ranking")
+    classical.add_argument("--tag", help="the run (default: the latest run of the recipe)")
+    classical.add_argument(
+        "--no-untrained", action="store_true", help="ranking: skip scoring the recipe's model untrained"
+    )
+    classical.add_argument("--run-dir", default=DEFAULT_RUN_DIR, help="where runs live (default: %(default)s)")
+
     status = sub.add_parser("status", help="print a run's experiments as a table")
     status.add_argument("tag", nargs="?", help="the run (default: the latest)")
     status.add_argument("--run-dir", default=DEFAULT_RUN_DIR)
@@ -153,6 +164,13 @@ def cmd_init(args) -> int:
     return 0
 
 
+def cmd_classical(args) -> int:
+    from hf_autoresearch.classical import run_classical
+
+    run_classical(Path(args.recipe), Path(args.run_dir), args.tag, untrained=not args.no_untrained)
+    return 0
+
+
 def cmd_status(args) -> int:
     from hf_autoresearch.status import print_status
 
@@ -246,6 +264,7 @@ COMMANDS = {
     "push": cmd_push,
     "report": cmd_report,
     "baseline": cmd_baseline,
+    "classical": cmd_classical,
 }
 
 
