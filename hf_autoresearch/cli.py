@@ -35,6 +35,23 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("--metric-module", help="metric module under hf_autoresearch/metrics (default: the task's)")
     init.add_argument("--text-column", default="text", help="the source's input column (default: %(default)s)")
     init.add_argument("--label-column", default="label", help="the source's target column (default: %(default)s)")
+    init.add_argument("--query-column", default="query", help="ranking: the source's query column")
+    init.add_argument(
+        "--document-column",
+        action="append",
+        dest="document_columns",
+        metavar="COLUMN",
+        help="ranking: a column of the document (repeat it: title, then description)",
+    )
+    init.add_argument(
+        "--gain",
+        action="append",
+        default=[],
+        metavar="LABEL=GAIN",
+        help="ranking: an integer gain for a label (repeat it), e.g. --gain Exact=3 --gain Irrelevant=0",
+    )
+    init.add_argument("--group-column", default="", help="split by this column's groups (e.g. a product id)")
+    init.add_argument("--encoding", default="utf-8", help="text encoding of local csv files (default: %(default)s)")
     init.add_argument("--baseline-model", default="", help="a larger model to compare against")
     init.add_argument("--budget", type=int, default=300, help="training seconds per experiment (default: %(default)s)")
     init.add_argument("--force", action="store_true", help="overwrite the files of an existing folder")
@@ -157,11 +174,26 @@ def cmd_init(args) -> int:
         metric_module=args.metric_module,
         text_column=args.text_column,
         label_column=args.label_column,
+        query_column=args.query_column,
+        document_columns=args.document_columns,
+        gains=_gains(args.gain),
+        group_column=args.group_column,
+        encoding=args.encoding,
         baseline_model=args.baseline_model,
         budget=args.budget,
         force=args.force,
     )
     return 0
+
+
+def _gains(pairs: list[str]) -> dict[str, int]:
+    gains = {}
+    for pair in pairs:
+        label, sep, gain = pair.rpartition("=")
+        if not sep or not label or not gain.strip().isdigit():
+            raise SystemExit(f"error: --gain {pair!r}: write LABEL=GAIN with a whole number >= 0, e.g. Exact=3")
+        gains[label] = int(gain)
+    return gains
 
 
 def cmd_classical(args) -> int:
