@@ -2,7 +2,8 @@
 
 - classification: TF-IDF of character 2-5-grams (within word boundaries) + logistic regression (scikit-learn),
   trained on the run's train split.
-- ranking: BM25 (Okapi, `rank_bm25`) of each query over that query's judged documents (no training); a random
+- ranking: BM25 (Okapi, `rank_bm25`) ranking each query's judged documents, IDF from the split's documents (no
+  training); a random
   order (the mean of the metric's own shuffles is in its `random_ndcg@10`; this line is one seeded shuffle's
   scores ranked by the same frozen metric); and the recipe's model untrained (a fresh one-output head), scored by
   the frozen evaluation.
@@ -60,16 +61,21 @@ def tokens(text: str) -> list[str]:
 
 
 def bm25(rows: list[dict]) -> Predictions:
-    """BM25 (Okapi, k1 1.5, b 0.75) of each query over its own judged documents: IDF and lengths come from them."""
+    """BM25 (Okapi, k1 1.5, b 0.75) of each query's judged documents. The index (IDF, average length) is the split's
+    distinct documents: within one query's few candidates, its own terms are in most of them and their IDF turns
+    negative (rank_bm25 then floors it), which scrambles the order."""
     from rank_bm25 import BM25Okapi
 
+    documents = sorted({row["document"] for row in rows})
+    position = {d: i for i, d in enumerate(documents)}
+    index = BM25Okapi([tokens(d) or [""] for d in documents])
     by_query: dict[str, list[int]] = {}
     for i, row in enumerate(rows):
         by_query.setdefault(row["query_id"], []).append(i)
     scores = [0.0] * len(rows)
     for ix in by_query.values():
-        index = BM25Okapi([tokens(rows[i]["document"]) or [""] for i in ix])
-        for i, value in zip(ix, index.get_scores(tokens(rows[ix[0]]["query"])), strict=True):
+        values = index.get_batch_scores(tokens(rows[ix[0]]["query"]), [position[rows[i]["document"]] for i in ix])
+        for i, value in zip(ix, values, strict=True):
             scores[i] = float(value)
     return _ranked(rows, scores)
 
