@@ -35,6 +35,23 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("--metric-module", help="metric module under hf_autoresearch/metrics (default: the task's)")
     init.add_argument("--text-column", default="text", help="the source's input column (default: %(default)s)")
     init.add_argument("--label-column", default="label", help="the source's target column (default: %(default)s)")
+    init.add_argument("--query-column", default="query", help="ranking: the source's query column")
+    init.add_argument(
+        "--document-column",
+        action="append",
+        dest="document_columns",
+        metavar="COLUMN",
+        help="ranking: a column of the document (repeat it: title, then description)",
+    )
+    init.add_argument(
+        "--gain",
+        action="append",
+        default=[],
+        metavar="LABEL=GAIN",
+        help="ranking: an integer gain for a label (repeat it), e.g. --gain Exact=3 --gain Irrelevant=0",
+    )
+    init.add_argument("--group-column", default="", help="split by this column's groups (e.g. a product id)")
+    init.add_argument("--encoding", default="utf-8", help="text encoding of local csv files (default: %(default)s)")
     init.add_argument("--baseline-model", default="", help="a larger model to compare against")
     init.add_argument("--budget", type=int, default=300, help="training seconds per experiment (default: %(default)s)")
     init.add_argument("--force", action="store_true", help="overwrite the files of an existing folder")
@@ -49,6 +66,17 @@ def _parser() -> argparse.ArgumentParser:
     baseline.add_argument("--tag", help="the run to compare against (default: the latest run of the recipe)")
     baseline.add_argument("--data", help="must be the run's data: the baseline uses the run's splits")
     baseline.add_argument("--run-dir", default=DEFAULT_RUN_DIR, help="where runs live (default: %(default)s)")
+
+    classical = sub.add_parser(
+        "classical",
+        help="score classical lines beside a run (TF-IDF + logistic regression; BM25 and the untrained model)",
+    )
+    classical.add_argument("recipe", help="recipe folder, e.g. recipes/search-ranking")
+    classical.add_argument("--tag", help="the run (default: the latest run of the recipe)")
+    classical.add_argument(
+        "--no-untrained", action="store_true", help="ranking: skip scoring the recipe's model untrained"
+    )
+    classical.add_argument("--run-dir", default=DEFAULT_RUN_DIR, help="where runs live (default: %(default)s)")
 
     status = sub.add_parser("status", help="print a run's experiments as a table")
     status.add_argument("tag", nargs="?", help="the run (default: the latest)")
@@ -153,10 +181,32 @@ def cmd_init(args) -> int:
         metric_module=args.metric_module,
         text_column=args.text_column,
         label_column=args.label_column,
+        query_column=args.query_column,
+        document_columns=args.document_columns,
+        gains=_gains(args.gain),
+        group_column=args.group_column,
+        encoding=args.encoding,
         baseline_model=args.baseline_model,
         budget=args.budget,
         force=args.force,
     )
+    return 0
+
+
+def _gains(pairs: list[str]) -> dict[str, int]:
+    gains = {}
+    for pair in pairs:
+        label, sep, gain = pair.rpartition("=")
+        if not sep or not label or not gain.strip().isdigit():
+            raise SystemExit(f"error: --gain {pair!r}: write LABEL=GAIN with a whole number >= 0, e.g. Exact=3")
+        gains[label] = int(gain)
+    return gains
+
+
+def cmd_classical(args) -> int:
+    from hf_autoresearch.classical import run_classical
+
+    run_classical(Path(args.recipe), Path(args.run_dir), args.tag, untrained=not args.no_untrained)
     return 0
 
 
@@ -253,6 +303,7 @@ COMMANDS = {
     "push": cmd_push,
     "report": cmd_report,
     "baseline": cmd_baseline,
+    "classical": cmd_classical,
 }
 
 

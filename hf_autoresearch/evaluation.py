@@ -66,10 +66,7 @@ class _Scorer:
         self.setup = setup
         self.task = get_task(setup.task)
         self.metric = load_metric(Path(setup.metric_path))
-        accepted = inspect.signature(self.metric._compute).parameters
         self.extra = {k: v for k, v in setup.metric_options.items()}
-        self.wants_scores = "scores" in accepted
-        self.wants_label_names = "label_names" in accepted
         labels_file = Path(setup.splits_dir) / "train" / "labels.json"
         self.label_names = json.loads(labels_file.read_text()) if labels_file.is_file() else []
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -103,12 +100,7 @@ class _Scorer:
         self._load(model_dir)
         rows = read_jsonl(Path(rows_file))
         out = self.predict(rows)
-        kwargs = dict(self.extra)
-        if self.wants_scores:
-            kwargs["scores"] = out.scores
-        if self.wants_label_names:
-            kwargs["label_names"] = self.label_names
-        scores = self.metric.compute(predictions=out.predictions, references=out.references, **kwargs)
+        scores = compute_metric(self.metric, out, self.extra, self.label_names)
         if samples:
             write_jsonl(_samples(out, SAMPLES, self.label_names), Path(samples))
         return {"scores": scores, "num_rows": len(rows), "seconds": time.monotonic() - started}
@@ -117,6 +109,20 @@ class _Scorer:
         """Predictions on a few rows (training rows, for the agent), with their references."""
         self._load(model_dir)
         return {"preview": _samples(self.predict(rows), len(rows), self.label_names)}
+
+
+def compute_metric(metric, out, options: dict, label_names: list[str]) -> dict:
+    """`metric.compute` on a predictor's output, with the extras its `_compute` takes: class scores, label names,
+    the rows' groups (`query_ids`, for ranking), and the recipe's metric options."""
+    accepted = inspect.signature(metric._compute).parameters
+    kwargs = dict(options)
+    if "scores" in accepted:
+        kwargs["scores"] = out.scores
+    if "label_names" in accepted:
+        kwargs["label_names"] = label_names
+    if "query_ids" in accepted:
+        kwargs["query_ids"] = out.groups
+    return metric.compute(predictions=out.predictions, references=out.references, **kwargs)
 
 
 def _samples(out, n: int, label_names: list[str]) -> list[dict]:

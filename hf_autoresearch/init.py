@@ -13,9 +13,47 @@ from hf_autoresearch.errors import UserError
 from hf_autoresearch.recipe import DataConfig, load_recipe
 from hf_autoresearch.tasks import get_task, prepare_splits
 
+IDEAS = {
+    "classification": """\
+Ideas worth trying: learning rate and schedule, batch size, sequence length, epochs for the budget, freezing or
+re-initialising layers, class weights for imbalanced labels, label smoothing. Stay within the time budget.""",
+    "ranking": """\
+Ideas worth trying: the loss (pointwise against listwise, the listwise temperature), learning rate and warm-up,
+queries and documents per step, sequence length (the evaluation reads 96 tokens of query + document), sampling
+harder negatives (non-relevant documents the model scores high). Stay within the time budget.""",
+}
+
 
 def _toml_str(value: str) -> str:
     return json.dumps(value)  # a JSON string is a valid TOML basic string
+
+
+def _data_keys(config: DataConfig, columns: tuple[str, str], ranking: bool) -> str:
+    """The [data] lines init writes (after source), each a TOML line ending in a newline."""
+    lines = []
+    if ranking:
+        documents = ", ".join(_toml_str(c) for c in config.document_columns)
+        lines += [
+            f"query_column = {_toml_str(config.query_column)}",
+            f"document_columns = [{documents}]  # joined with ' | ' into the document train.py reads",
+            f"label_column = {_toml_str(config.label_column)}  # the grade; train.py reads the gain as 'gain'",
+        ]
+        if config.gains:
+            gains = ", ".join(f"{_toml_str(str(k))} = {int(v)}" for k, v in config.gains.items())
+            lines.append(f"gains = {{{gains}}}  # label -> integer gain (0: not relevant)")
+    else:
+        lines += [
+            f"text_column = {_toml_str(config.text_column)}  # the source's column; train.py always reads "
+            f"{columns[0]!r}",
+            f"label_column = {_toml_str(config.label_column)}  # the source's column; train.py always reads "
+            f"{columns[1]!r}",
+        ]
+    if config.group_column:
+        lines.append(f"group_column = {_toml_str(config.group_column)}  # rows of one group never span two splits")
+    if config.encoding != "utf-8":
+        lines.append(f"encoding = {_toml_str(config.encoding)}")
+    lines += [f"selection_fraction = {config.selection_fraction}", f"holdout_fraction = {config.holdout_fraction}"]
+    return "".join(line + "\n" for line in lines)
 
 
 def init_recipe(
@@ -27,6 +65,11 @@ def init_recipe(
     metric_module: str | None = None,
     text_column: str = "text",
     label_column: str = "label",
+    query_column: str = "query",
+    document_columns: list[str] | None = None,
+    gains: dict[str, int] | None = None,
+    group_column: str = "",
+    encoding: str = "utf-8",
     baseline_model: str = "",
     budget: int = 300,
     force: bool = False,
@@ -41,7 +84,19 @@ def init_recipe(
             f"task {task!r} has no train.py template; copy a recipe of that task (e.g. recipes/query-expansion)"
         )
     source = str(Path(data).expanduser().resolve()) if Path(data).expanduser().exists() else data
-    config = DataConfig(source=source, text_column=text_column, label_column=label_column)
+    ranking = task == "ranking"
+    config = DataConfig(
+        source=source,
+        text_column=text_column,
+        label_column=label_column,
+        query_column=query_column,
+        document_columns=list(document_columns or ["document"]),
+        gains=dict(gains or {}),
+        group_column=group_column,
+        encoding=encoding,
+    )
+    if ranking:  # queries, not rows, are the unit: a fifth of them for each evaluation split
+        config.selection_fraction = config.holdout_fraction = 0.2
     splits = prepare_splits(task, source, config)
     log(f"{source}: {task_impl.describe(splits)}")
     module, key = task_impl.default_metric
@@ -62,10 +117,7 @@ baseline = {_toml_str(baseline_model)}  # a larger model to compare against (hf-
 
 [data]
 source = {_toml_str(source)}
-text_column = {_toml_str(text_column)}  # the source's column; train.py always reads {task_impl.columns[0]!r}
-label_column = {_toml_str(label_column)}  # the source's column; train.py always reads {task_impl.columns[1]!r}
-selection_fraction = 0.1
-split_seed = 0
+{_data_keys(config, task_impl.columns, ranking)}split_seed = 0
 
 [metric]
 module = {_toml_str(module)}
@@ -84,8 +136,7 @@ grace_seconds = 60
 Task: {task} ({task_impl.describe(splits)}).
 The metric `{key}` ({module}) on the selection split decides; the holdout is never shown.
 
-Ideas worth trying: learning rate and schedule, batch size, sequence length, epochs for the budget, freezing or
-re-initialising layers, class weights for imbalanced labels, label smoothing. Stay within the time budget.
+{IDEAS.get(task, IDEAS["classification"])}
 """
     )
     (folder / "README.md").write_text(

@@ -41,6 +41,9 @@ class RunConfig:
     patches: str = _opt("folder of *.patch files for --agent replay", resume=True)
     model: str = _opt("base model: Hub id or local folder (default: the recipe's)")
     data: str = _opt("data: Hub id or local folder with train.* and test.* (default: the recipe's)")
+    data_profile: str = _opt(
+        "the recipe's [data.profiles.NAME] to read --data with (another source's column names), e.g. crowdflower"
+    )
     budget: float = _opt("training seconds per experiment (default: the recipe's)", resume=True)
     grace: float = _opt("seconds past the budget before a run is killed (default: the recipe's)", resume=True)
     max_experiments: int = _opt("stop when the run holds N experiments after the baseline", resume=True)

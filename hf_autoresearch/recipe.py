@@ -38,6 +38,40 @@ class DataConfig:
     max_eval_rows: int = field(
         default=0, metadata={"help": "at most this many selection and holdout rows (seeded sample); 0 keeps all"}
     )
+    group_column: str = field(
+        default="",
+        metadata={"help": "split by this column's groups (a product id): a group never lands on two splits"},
+    )
+    encoding: str = field(default="utf-8", metadata={"help": "text encoding of local csv / jsonl files"})
+    where: dict = field(
+        default_factory=dict, metadata={"help": 'keep only rows whose columns equal these values, e.g. {lang = "en"}'}
+    )
+    # ranking
+    query_column: str = field(default="query", metadata={"help": "ranking: the column holding the query"})
+    document_columns: list[str] = field(
+        default_factory=lambda: ["document"],
+        metadata={"help": "ranking: the columns joined into the document (title, description...)"},
+    )
+    gains: dict = field(
+        default_factory=dict,
+        metadata={"help": "ranking: label -> integer gain, e.g. {Exact = 3, Irrelevant = 0}; {} uses the label"},
+    )
+    max_queries: int = field(
+        default=0, metadata={"help": "ranking: at most this many queries per split (seeded sample); 0 keeps all"}
+    )
+    profiles: dict = field(
+        default_factory=dict,
+        metadata={"help": "named sets of [data] keys for other sources, chosen with run --data-profile NAME"},
+    )
+
+    def with_profile(self, name: str | None) -> DataConfig:
+        """These settings with profile `name`'s keys over them (None or "": unchanged)."""
+        if not name:
+            return self
+        if name not in self.profiles:
+            known = ", ".join(sorted(self.profiles)) or "none"
+            raise RecipeError(f"no data profile {name!r} in the recipe's [data.profiles] (known: {known})")
+        return dataclasses.replace(self, **self.profiles[name], profiles={})
 
 
 @dataclass
@@ -176,9 +210,42 @@ def load_recipe(path: str | Path) -> Recipe:
         if key in ("model", "data") and key not in table:
             raise RecipeError(f"{file}: missing table [{key}]; see recipes/intent-categorization/recipe.toml")
         sections[key] = cls(**_build(cls, sub, f"{key}.", file))
+    _check_profiles(table.get("data", {}), file)
     recipe = Recipe(**top, **sections, path=folder.resolve())
     _check_values(recipe, file)
     return recipe
+
+
+def _check_profiles(data: dict, file: Path) -> None:
+    """Each [data.profiles.NAME] table must make a valid [data] table over the recipe's own keys."""
+    for name, profile in data.get("profiles", {}).items():
+        where = f"data.profiles.{name}."
+        if not isinstance(profile, dict):
+            raise RecipeError(f"{file}: {where.rstrip('.')} must be a table of [data] keys")
+        for key in ("source", "profiles"):
+            if key in profile:
+                raise RecipeError(f"{file}: {where}{key}: a profile cannot set {key}; pass the source with --data")
+        _build(DataConfig, {**data, **profile}, where, file)
+
+
+def _check_data(data: DataConfig, file: Path) -> None:
+    import codecs
+
+    try:
+        codecs.lookup(data.encoding)
+    except LookupError as err:
+        raise RecipeError(f'{file}: data.encoding {data.encoding!r} is not a known codec; e.g. "latin-1"') from err
+    if not data.document_columns or not all(isinstance(c, str) and c for c in data.document_columns):
+        raise RecipeError(f'{file}: data.document_columns must name at least one column, e.g. ["title"]')
+    bad = {k: v for k, v in data.gains.items() if isinstance(v, bool) or not isinstance(v, int) or v < 0}
+    if bad:
+        label, gain = next(iter(bad.items()))
+        raise RecipeError(
+            f"{file}: data.gains: {label} = {_toml(gain)}; gains are integers >= 0 (0 for not relevant), as the "
+            "ranking metrics (ranx, trec_eval) take them"
+        )
+    if data.max_queries < 0:
+        raise RecipeError(f"{file}: data.max_queries must be >= 0 (0 keeps all queries), got {data.max_queries}")
 
 
 def _check_values(recipe: Recipe, file: Path) -> None:
@@ -203,6 +270,9 @@ def _check_values(recipe: Recipe, file: Path) -> None:
         raise RecipeError(
             f"{file}: data.max_eval_rows must be >= 0 (0 keeps all rows), got {recipe.data.max_eval_rows}"
         )
+    _check_data(recipe.data, file)
+    for profile in recipe.data.profiles:
+        _check_data(recipe.data.with_profile(profile), file)
     if recipe.budget.seconds <= 0 or recipe.budget.grace_seconds < 0:
         raise RecipeError(f"{file}: budget.seconds must be > 0 and budget.grace_seconds >= 0")
     if recipe.metric.min_delta < 0:

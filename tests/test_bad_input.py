@@ -110,11 +110,11 @@ CASES = {
     ),
     "data folder that does not exist": (
         lambda r, d, t: (t / "no-such-folder", None, []),
-        [r"no-such-folder: no such data folder; pass --data a folder with train\.\* and test\.\* or a Hub id"],
+        [r"no-such-folder: no such data folder or file; pass --data a folder with train\.\* \(and test\.\*\)"],
     ),
-    "data folder missing a split": (
-        lambda r, d, t: (_only_train(d, t / "only-train"), None, []),
-        [r"only-train: no test\.csv, test\.jsonl or test\.parquet; a local data folder needs both train\.\* and test"],
+    "data folder without a train split": (
+        lambda r, d, t: (_only_test(d, t / "only-test"), None, []),
+        [r"only-test: no train\.csv, train\.jsonl or train\.parquet; a local data folder needs train\.\* \(and test"],
     ),
     "a test label that train does not have": (
         lambda r, d, t: (data_copy(d, t / "d", test=insert_row(3, b"where is my new pin,pin_forgotten")), None, []),
@@ -126,7 +126,10 @@ CASES = {
     ),
     "a non-UTF-8 row": (
         lambda r, d, t: (data_copy(d, t / "d", train=insert_row(6, b"caf\xe9 card,card_arrival")), None, []),
-        [r"train\.csv: cannot be read as csv \(line 7 is not UTF-8: byte 0xe9 at column 4\); save the file as UTF-8"],
+        [
+            r"train\.csv: cannot be read as csv \(line 7 is not UTF-8: byte 0xe9 at column 4\); save the file "
+            r'as UTF-8 .* or name its encoding in recipe\.toml, e\.g\. data\.encoding = "latin-1"'
+        ],
     ),
     "a model folder that does not exist": (
         lambda r, d, t: (d, t / "no-such-model", []),
@@ -151,8 +154,8 @@ CASES = {
 }
 
 
-def _only_train(source: Path, folder: Path) -> Path:
-    write_csv(read_csv(source / "train.csv"), folder / "train.csv")
+def _only_test(source: Path, folder: Path) -> Path:
+    write_csv(read_csv(source / "test.csv"), folder / "test.csv")
     return folder
 
 

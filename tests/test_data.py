@@ -67,9 +67,12 @@ def test_source_columns_are_renamed_to_the_task_columns(tmp_path):
 
 
 def test_data_errors_are_clear(tmp_path):
-    with pytest.raises(DataError, match="no test.csv"):
-        (tmp_path / "train.csv").write_text("text,label\na,b\nc,b\n")
-        load_source(str(tmp_path))
+    (tmp_path / "train.csv").write_text("text,label\na,b\nc,b\n")
+    assert list(load_source(str(tmp_path))) == ["train"]  # no test.*: the task carves a holdout from train
+    assert list(load_source(str(tmp_path / "train.csv"))) == ["train"]  # one file is a source too
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="no train.csv"):
+        load_source(str(tmp_path / "empty"))
     (tmp_path / "test.csv").write_text("text,label\na,b\n")
     # a source that already has the task's column is read as it is, whatever the recipe calls the column
     assert classification_splits(tmp_path, text="utterance").holdout == [{"text": "a", "label": "b"}]

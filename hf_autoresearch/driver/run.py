@@ -168,7 +168,7 @@ def prepare_data(config: RunConfig, recipe: Recipe, folder: Path, log=print) -> 
     """Split the source, drop training rows that copy evaluation rows, write splits/ (train/ apart)."""
     log(f"preparing data from {config.data}")
     task = get_task(recipe.task)
-    splits = prepare_splits(recipe.task, config.data, recipe.data)
+    splits = prepare_splits(recipe.task, config.data, recipe.data.with_profile(config.data_profile))
     splits.train = _check_contamination(task, splits, config, folder, log)
     staging = folder / "splits.tmp"
     shutil.rmtree(staging, ignore_errors=True)

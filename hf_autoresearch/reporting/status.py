@@ -68,7 +68,9 @@ def summary_lines(summary: RunSummary) -> list[str]:
         lines += holdout_gap(base, best, summary.direction)
     if summary.agent_cost is not None:
         lines.append(agent_cost_line(summary))
-    return lines + comparison_lines(summary)
+    from hf_autoresearch.classical import status_lines
+
+    return lines + comparison_lines(summary) + status_lines(summary.folder, summary.best)
 
 
 def agent_cost_line(summary: RunSummary) -> str:

@@ -19,6 +19,7 @@ __all__ = ["Predictions", "Splits", "Task", "get_task", "prepare_splits", "regis
 _REGISTRY: dict[str, str] = {
     "classification": "hf_autoresearch.tasks.classification:ClassificationTask",
     "query-expansion": "hf_autoresearch.tasks.query_expansion:QueryExpansionTask",
+    "ranking": "hf_autoresearch.tasks.ranking:RankingTask",
 }
 
 

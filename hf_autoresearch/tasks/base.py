@@ -32,6 +32,7 @@ class Predictions:
     references: list
     scores: list[list[float]] | None = None  # per-row class probabilities, for metrics that rank (AP, ROC-AUC)
     inputs: list[str] = field(default_factory=list)  # the rows' inputs as text: samples and previews show them
+    groups: list[str] | None = None  # per-row group (ranking: the query id), for metrics that score per group
 
 
 Predictor = Callable[[list[dict]], Predictions]

@@ -1,7 +1,9 @@
 """Text classification: one label per text (intents, product categories, spam/fraud, ...).
 
 train.py receives rows {"text": ..., "label": <label name>} and labels.json (the label names, in id order); the
-source's columns are named by the recipe's data.text_column / data.label_column. The frozen predictor returns the
+source's columns are named by the recipe's data.text_column / data.label_column. With data.group_column (e.g. a
+product id, when one product is several rows) the splits are made by whole groups, stratified by label, so no group
+is in two splits; the rows then also carry {"group": ...}. The frozen predictor returns the
 predicted label ids, the reference ids and every class's probability, so ranking metrics (average precision,
 ROC-AUC) can be computed as well as accuracy.
 """
@@ -13,7 +15,7 @@ from pathlib import Path
 
 from hf_autoresearch.tasks.base import Predictions, Predictor, Splits, Task
 
-TEXT, LABEL = "text", "label"
+TEXT, LABEL, GROUP = "text", "label", "group"
 EVAL_BATCH_SIZE = 64
 EVAL_MAX_LENGTH = 256
 
@@ -28,14 +30,20 @@ class ClassificationTask(Task):
     template = Path(__file__).parent / "templates" / "classification_train.py"
 
     def make_splits(self, source: str, data) -> Splits:
-        from hf_autoresearch.data import DataError, carve, load_source
+        from hf_autoresearch.data import DataError, carve, carve_groups, load_source
 
-        loaded = load_source(source)
+        loaded = load_source(source, data.encoding, data.where)
         names = loaded["train"].features.get(data.label_column)
-        train_rows = _rows(loaded["train"], data.text_column, data.label_column, f"{source} (train)")
+        group = data.group_column
+        train_rows = _rows(loaded["train"], data.text_column, data.label_column, f"{source} (train)", group=group)
         if "test" in loaded:
-            holdout = _rows(loaded["test"], data.text_column, data.label_column, f"{source} (test)", names)
-        else:  # a Hub data set with one split: a seeded, stratified holdout carved from it
+            holdout = _rows(loaded["test"], data.text_column, data.label_column, f"{source} (test)", names, group)
+            if group:  # a group the test split holds is not trained on
+                held = {r[GROUP] for r in holdout}
+                train_rows = [r for r in train_rows if r[GROUP] not in held]
+        elif group:  # one split: a seeded holdout of whole groups, stratified by label
+            train_rows, holdout = carve_groups(train_rows, data.holdout_fraction, data.split_seed + 1, _group, LABEL)
+        else:  # one split (a Hub data set, a single file): a seeded, stratified holdout carved from it
             train_rows, holdout = carve(train_rows, data.holdout_fraction, data.split_seed + 1, LABEL)
         if len(train_rows) < 2 or not holdout:
             raise DataError(f"{source}: train needs at least 2 rows and test at least 1")
@@ -47,7 +55,10 @@ class ClassificationTask(Task):
                 f"{source} (test), row {row + 1}: label {label!r} never occurs in train ({len(unknown)} test rows "
                 "have labels train lacks); a model cannot learn them: drop those rows or add training examples"
             )
-        train, selection = carve(train_rows, data.selection_fraction, data.split_seed, LABEL)
+        if group:
+            train, selection = carve_groups(train_rows, data.selection_fraction, data.split_seed, _group, LABEL)
+        else:
+            train, selection = carve(train_rows, data.selection_fraction, data.split_seed, LABEL)
         return Splits(train=train, selection=selection, holdout=holdout, labels=labels)
 
     def describe(self, splits: Splits) -> str:
@@ -110,8 +121,13 @@ def _preview(values, n: int = 3) -> str:
     return ", ".join(repr(v) for v in values[:n]) + (", …" if len(values) > n else "")
 
 
-def _rows(ds, text_column: str, label_column: str, where: str, names=None) -> list[dict]:
-    """Rows {"text", "label"} with string labels; integer labels are mapped through `names` (train's ClassLabel)."""
+def _group(row: dict) -> str:
+    return row[GROUP]
+
+
+def _rows(ds, text_column: str, label_column: str, where: str, names=None, group: str = "") -> list[dict]:
+    """Rows {"text", "label"} with string labels; integer labels are mapped through `names` (train's ClassLabel).
+    With `group` (a column), each row also carries {"group": that column's value as text}."""
     import datasets
 
     from hf_autoresearch.data import DataError
@@ -119,24 +135,26 @@ def _rows(ds, text_column: str, label_column: str, where: str, names=None) -> li
     # a source that already uses the task's names works whatever the recipe calls them (a local copy of Hub data)
     text_column = text_column if text_column in ds.column_names or TEXT not in ds.column_names else TEXT
     label_column = label_column if label_column in ds.column_names or LABEL not in ds.column_names else LABEL
-    for column in (text_column, label_column):
+    for column in (text_column, label_column, *([group] if group else [])):
         if column not in ds.column_names:
             raise DataError(
                 f"{where}: no column {column!r} (columns: {', '.join(ds.column_names)}); set "
-                "data.text_column / data.label_column in recipe.toml"
+                "data.text_column / data.label_column / data.group_column in recipe.toml"
             )
     feature = ds.features[label_column]
     if not isinstance(feature, datasets.ClassLabel) and isinstance(names, datasets.ClassLabel):
         feature = names  # e.g. a test.jsonl that stored the ids of the train split's ClassLabel
     rows = []
-    for i, raw in enumerate(ds.select_columns([text_column, label_column]).to_list()):
+    for i, raw in enumerate(
+        ds.select_columns(list(dict.fromkeys([text_column, label_column, group or label_column]))).to_list()
+    ):
         text, label = raw[text_column], raw[label_column]
         if text is None or not str(text).strip():
             raise DataError(f"{where}, row {i + 1}: empty {text_column!r}; drop the row or fill it in")
         if label is None or str(label) == "":
             raise DataError(f"{where}, row {i + 1}: empty {label_column!r}; every row needs a label")
         label = feature.int2str(label) if isinstance(feature, datasets.ClassLabel) else str(label)
-        rows.append({TEXT: str(text), LABEL: label})
+        rows.append({TEXT: str(text), LABEL: label, **({GROUP: str(raw[group])} if group else {})})
     return rows
 
 
