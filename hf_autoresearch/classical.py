@@ -105,8 +105,8 @@ def untrained_model(model: str, folder: Path, seed: int = 0) -> Path:
 
 def run_classical(recipe_dir: Path, run_dir: Path, tag: str | None = None, untrained: bool = True, log=print) -> dict:
     """Score the task's classical lines on run `tag`'s splits; write and return <run>/classical.json."""
-    from hf_autoresearch.baseline import BaselineError, _eval_setup, find_run
-    from hf_autoresearch.evaluation import Evaluator, compute_metric
+    from hf_autoresearch.baseline import BaselineError, find_run
+    from hf_autoresearch.evaluation import Evaluator, compute_metric, eval_setup
     from hf_autoresearch.metrics import load_metric, metric_path
     from hf_autoresearch.recipe import load_recipe
     from hf_autoresearch.tasks import get_task
@@ -148,7 +148,9 @@ def run_classical(recipe_dir: Path, run_dir: Path, tag: str | None = None, untra
                 untrained_model(model, scratch / "model", config["seed"])
                 started = time.monotonic()
                 entry = {"name": f"{Path(model).name} untrained (a fresh one-output head)", "scores": {}}
-                with Evaluator(_eval_setup(recipe, folder, recipe.task), scratch / "eval") as evaluation:
+                with Evaluator(
+                    eval_setup(recipe.task, splits_dir, metric_path(recipe.metric.module), options), scratch / "eval"
+                ) as evaluation:
                     for split in SPLITS:
                         entry["scores"][split] = evaluation.score(scratch / "model", splits_dir / f"{split}.jsonl")[
                             "scores"
