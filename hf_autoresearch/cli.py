@@ -170,7 +170,7 @@ def _checked_before_training(config):
 
 
 def cmd_init(args) -> int:
-    from hf_autoresearch.init import init_recipe
+    from hf_autoresearch.new_recipe import init_recipe
 
     init_recipe(
         Path(args.folder),

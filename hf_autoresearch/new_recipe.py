@@ -8,20 +8,22 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from string import Template
 
 from hf_autoresearch.errors import UserError
 from hf_autoresearch.recipe import DataConfig, load_recipe
 from hf_autoresearch.tasks import get_task, prepare_splits
 
-IDEAS = {
-    "classification": """\
-Ideas worth trying: learning rate and schedule, batch size, sequence length, epochs for the budget, freezing or
-re-initialising layers, class weights for imbalanced labels, label smoothing. Stay within the time budget.""",
-    "ranking": """\
-Ideas worth trying: the loss (pointwise against listwise, the listwise temperature), learning rate and warm-up,
-queries and documents per step, sequence length (the evaluation reads 96 tokens of query + document), sampling
-harder negatives (non-relevant documents the model scores high). Stay within the time budget.""",
-}
+TEMPLATES = Path(__file__).parent / "tasks" / "templates"  # beside each task's train.py template
+
+
+def _render(template: str, **values) -> str:
+    return Template((TEMPLATES / template).read_text()).substitute(values)
+
+
+def _ideas(task: str) -> str:
+    ideas = TEMPLATES / f"{task}_ideas.md"
+    return (ideas if ideas.is_file() else TEMPLATES / "classification_ideas.md").read_text().strip()
 
 
 def _toml_str(value: str) -> str:
@@ -105,52 +107,27 @@ def init_recipe(
         raise UserError("--metric-module needs --metric: the key of the module's result that decides")
 
     folder.mkdir(parents=True, exist_ok=True)
-    name = folder.resolve().name
+    name, described = folder.resolve().name, task_impl.describe(splits)
     (folder / "recipe.toml").write_text(
-        f"""name = {_toml_str(name)}
-task = {_toml_str(task)}
-description = {_toml_str(f"{task} on {Path(source).name}, written by hf-autoresearch init")}
-
-[model]
-name = {_toml_str(model)}
-baseline = {_toml_str(baseline_model)}  # a larger model to compare against (hf-autoresearch baseline)
-
-[data]
-source = {_toml_str(source)}
-{_data_keys(config, task_impl.columns, ranking)}split_seed = 0
-
-[metric]
-module = {_toml_str(module)}
-name = {_toml_str(key)}
-direction = "maximize"
-
-[budget]
-seconds = {int(budget)}
-grace_seconds = 60
-"""
+        _render(
+            "recipe.toml.template",
+            name=_toml_str(name),
+            task=_toml_str(task),
+            description=_toml_str(f"{task} on {Path(source).name}, written by hf-autoresearch init"),
+            model=_toml_str(model),
+            baseline_model=_toml_str(baseline_model),
+            source=_toml_str(source),
+            data_keys=_data_keys(config, task_impl.columns, ranking),
+            metric_module=_toml_str(module),
+            metric=_toml_str(key),
+            budget=int(budget),
+        )
     )
     (folder / "train.py").write_text(task_impl.template.read_text().replace("__MODEL__", model))
-    (folder / "program.md").write_text(
-        f"""# {name}: what the agent should know
-
-Task: {task} ({task_impl.describe(splits)}).
-The metric `{key}` ({module}) on the selection split decides; the holdout is never shown.
-
-{IDEAS.get(task, IDEAS["classification"])}
-"""
-    )
+    values = dict(name=name, task=task, described=described, metric=key, metric_module=module, model=model)
+    (folder / "program.md").write_text(_render("program.md.template", ideas=_ideas(task), **values))
     (folder / "README.md").write_text(
-        f"""# {name}
-
-{task} of `{Path(source).name}` with `{model}`; written by `hf-autoresearch init`, edit freely.
-
-Data: {task_impl.describe(splits)}.
-
-```bash
-hf-autoresearch run {folder} --max-experiments 10      # the loop
-accelerate launch {folder}/train.py                    # one training by hand
-```
-"""
+        _render("README.md.template", source_name=Path(source).name, folder=folder, **values)
     )
     recipe = load_recipe(folder)
     log(f"wrote {folder}/: recipe.toml, train.py, program.md, README.md (task {recipe.task}, metric {key})")
