@@ -105,8 +105,8 @@ def untrained_model(model: str, folder: Path, seed: int = 0) -> Path:
 
 def run_classical(recipe_dir: Path, run_dir: Path, tag: str | None = None, untrained: bool = True, log=print) -> dict:
     """Score the task's classical lines on run `tag`'s splits; write and return <run>/classical.json."""
-    from hf_autoresearch.baseline import BaselineError, find_run
     from hf_autoresearch.evaluation import Evaluator, compute_metric, eval_setup
+    from hf_autoresearch.larger_model import LargerModelError, find_run
     from hf_autoresearch.metrics import load_metric, metric_path
     from hf_autoresearch.recipe import load_recipe
     from hf_autoresearch.tasks import get_task
@@ -162,7 +162,7 @@ def run_classical(recipe_dir: Path, run_dir: Path, tag: str | None = None, untra
             finally:
                 shutil.rmtree(scratch, ignore_errors=True)
     else:
-        raise BaselineError(f"no classical line for task {recipe.task!r} (classification and ranking have one)")
+        raise LargerModelError(f"no classical line for task {recipe.task!r} (classification and ranking have one)")
     result = {"run": str(folder), "metric": recipe.metric.name, "lines": lines}
     (folder / CLASSICAL_FILE).write_text(json.dumps(result, indent=2))
     return result

@@ -278,9 +278,9 @@ def cmd_report(args) -> int:
 
 
 def cmd_baseline(args) -> int:
-    from hf_autoresearch.baseline import run_baseline
+    from hf_autoresearch.larger_model import score_larger_model
 
-    result = run_baseline(
+    result = score_larger_model(
         Path(args.recipe),
         Path(args.run_dir),
         tag=args.tag,

@@ -1,13 +1,13 @@
 """What the harness writes into a run folder, made with the harness's own code wherever it can be, for tests of what
 reads a run (summary, status, report, model card): the baseline's noise floor (decision.NoiseFloor.to_dict), the
-claude agent's usage (agents.pricing.Usage), larger-baseline.json (baseline.run_baseline with training and
+claude agent's usage (agents.pricing.Usage), larger-baseline.json (larger_model.score_larger_model with training and
 evaluation stubbed) and model folders with real safetensors headers."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from hf_autoresearch import baseline
+from hf_autoresearch import larger_model
 from hf_autoresearch.agents.pricing import DEFAULT_PRICES, Usage, request_cost
 from hf_autoresearch.driver.decision import NoiseFloor
 from hf_autoresearch.executors.runner import TrainingResult
@@ -65,7 +65,7 @@ def write_larger_baseline(
     status: str = "ok",
     training_seconds: float = 55.0,
 ) -> dict:
-    """larger-baseline.json written by `baseline.run_baseline` itself; only training and evaluation are stubbed."""
+    """larger-baseline.json written by `larger_model.score_larger_model` itself; training and evaluation stubbed."""
     shapes = shapes or {"embeddings": (1000, 64), "head": (64, 5)}
     scores = {"selection": selection, "holdout": holdout}
 
@@ -90,9 +90,9 @@ def write_larger_baseline(
             split = Path(rows_file).stem
             return {"scores": {"accuracy": scores[split], "macro_f1": scores[split] * 0.9}, "wall_seconds": 1.0}
 
-    monkeypatch.setattr(baseline, "run_training", fake_training)
-    monkeypatch.setattr(baseline, "Evaluator", FakeEvaluator)
+    monkeypatch.setattr(larger_model, "run_training", fake_training)
+    monkeypatch.setattr(larger_model, "Evaluator", FakeEvaluator)
     config_recipe = folder / "worktree" / "recipes" / "intent-categorization"
-    return baseline.run_baseline(
+    return larger_model.score_larger_model(
         config_recipe, folder.parent, tag=folder.name, model=model, budget=60, log=lambda *_: None
     )

@@ -61,7 +61,7 @@ def test_report_when_even_the_baseline_crashed(project, tmp_path, capsys):
 
 def test_report_shows_noise_floor_larger_baseline_agent_cost_and_each_keep(project, tmp_path, monkeypatch):
     """Every input in the shape the harness writes it: the baseline's NoiseFloor, the claude agent's Usage,
-    larger-baseline.json from `baseline.run_baseline`, safetensors weights."""
+    larger-baseline.json from `larger_model.score_larger_model`, safetensors weights."""
     folder = fake_run(
         project,
         tmp_path / "runs",

@@ -1,4 +1,4 @@
-"""The larger model scored beside a run (larger-baseline.json, from baseline.run_baseline) and parameter counts."""
+"""The larger model scored beside a run (larger-baseline.json, written by larger_model.py) and parameter counts."""
 
 from __future__ import annotations
 

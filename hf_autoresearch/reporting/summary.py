@@ -1,9 +1,9 @@
 """The run summary, computed once from a run folder and rendered by `status`, `report` and the model card.
 
 It reads only what the harness writes: run.json, ledger.jsonl, the baseline record's `decision["noise"]`
-(decision.NoiseFloor.to_dict), larger-baseline.json (baseline.run_baseline) and the safetensors headers of the kept
-model folder. The recipe in the run's worktree supplies the metric (and the task, for a run.json written before
-it held one).
+(decision.NoiseFloor.to_dict), larger-baseline.json (larger_model.score_larger_model) and the safetensors headers
+of the kept model folder. The recipe in the run's worktree supplies the metric (and the task, for a run.json
+written before it held one).
 """
 
 from __future__ import annotations

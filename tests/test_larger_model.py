@@ -7,8 +7,8 @@ import json
 import pytest
 from runs import start_run
 
-from hf_autoresearch.baseline import BaselineError, find_run
 from hf_autoresearch.cli import main
+from hf_autoresearch.larger_model import LargerModelError, find_run
 from hf_autoresearch.ledger import ExperimentRecord, Ledger
 from hf_autoresearch.reporting.larger_baseline import count_parameters
 from hf_autoresearch.reporting.status import comparison_lines
@@ -24,7 +24,7 @@ def test_count_parameters_reads_safetensors_headers(tiny_bert, tmp_path):
 
 def test_without_a_run_the_error_says_how_to_start_one(project, tmp_path):
     recipe = project / "recipes" / "intent-categorization"
-    with pytest.raises(BaselineError, match="hf-autoresearch run .* --max-experiments 0"):
+    with pytest.raises(LargerModelError, match="hf-autoresearch run .* --max-experiments 0"):
         find_run(tmp_path / "runs", recipe, None)
     code = main(["baseline", str(recipe), "--tag", "nope", "--run-dir", str(tmp_path / "runs")])
     assert code == 2

@@ -1,5 +1,7 @@
 """`hf-autoresearch baseline`: score a larger model beside a run, so the run's best can be held up against it.
 
+(The command keeps its name; "baseline" alone means the run's exp-0000, the recipe as shipped.)
+
 The larger model is trained with the run's *original* train.py (the commit of its baseline exp-0000), on the run's
 train split, under the run's budget (or --budget), or only evaluated (--no-train, for an instruct model that already
 does the task). Either way the same frozen evaluation scores it on the selection and the holdout split. The result is
@@ -26,8 +28,8 @@ from hf_autoresearch.tasks import get_task
 from hf_autoresearch.workspace import git
 
 
-class BaselineError(UserError):
-    """The larger baseline cannot be run; the message says what to do."""
+class LargerModelError(UserError):
+    """The larger model cannot be scored; the message says what to do."""
 
 
 def find_run(run_dir: Path, recipe_dir: Path, tag: str | None) -> Path:
@@ -38,10 +40,10 @@ def find_run(run_dir: Path, recipe_dir: Path, tag: str | None) -> Path:
     if tag:
         folder = run_dir / tag
         if not (folder / "run.json").is_file():
-            raise BaselineError(f"no run {tag!r} in {run_dir}; {start} --tag {tag}")
+            raise LargerModelError(f"no run {tag!r} in {run_dir}; {start} --tag {tag}")
         recipe_rel = json.loads((folder / "run.json").read_text())["recipe_rel"]
         if Path(recipe_rel).name != recipe_name:
-            raise BaselineError(f"run {tag!r} is a run of {recipe_rel}, not of {recipe_dir}")
+            raise LargerModelError(f"run {tag!r} is a run of {recipe_rel}, not of {recipe_dir}")
         return folder
     runs = [
         p.parent
@@ -49,7 +51,7 @@ def find_run(run_dir: Path, recipe_dir: Path, tag: str | None) -> Path:
         if Path(json.loads(p.read_text())["recipe_rel"]).name == recipe_name
     ]
     if not runs:
-        raise BaselineError(f"no run of {recipe_name} in {run_dir}; {start}")
+        raise LargerModelError(f"no run of {recipe_name} in {run_dir}; {start}")
     return runs[-1]
 
 
@@ -63,12 +65,12 @@ def _local_model(model: str) -> str:
 
         return snapshot_download(model)
     except Exception as err:  # offline, unknown id, gated: all mean the same to the user
-        raise BaselineError(
+        raise LargerModelError(
             f"could not get model {model!r} from the Hub ({type(err).__name__}); pass --model a local folder"
         ) from err
 
 
-def run_baseline(
+def score_larger_model(
     recipe_dir: Path,
     run_dir: Path,
     tag: str | None = None,
@@ -83,24 +85,55 @@ def run_baseline(
     folder = find_run(run_dir, recipe_dir, tag)
     config = json.loads((folder / "run.json").read_text())
     recipe = load_recipe(folder / "worktree" / config["recipe_rel"])
+    model = _check_request(recipe, config, model, no_train, data)
+    budget = float(budget or config["budget"])
+    result = _fresh_result(folder, config, recipe, model, None if no_train else budget)
+    scratch = Path(tempfile.mkdtemp(prefix="hf-autoresearch-larger-"))
+    try:
+        model_dir = (
+            _local_model(model) if no_train else _train(recipe, folder, config, model, budget, scratch, result, log)
+        )
+        if model_dir is not None:
+            _evaluate(recipe, folder, model_dir, scratch, result, log)
+            params = count_parameters(model_dir)
+            result["num_params"], result["params_M"] = params, params / 1e6 if params else None
+            if not no_train and result["status"] == "ok":
+                result["model_dir"] = str(_keep(model_dir, folder / "models" / "larger-baseline"))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    result["total_seconds"] = time.monotonic() - started
+    result["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    (folder / LARGER_BASELINE_FILE).write_text(json.dumps(result, indent=2))
+    scores = "".join(f", {s} {result[s]:.4f}" for s in ("selection", "holdout") if result.get(s) is not None)
+    log(f"larger model {model}: {result['status']}{scores}")
+    return result
+
+
+def _check_request(recipe, config: dict, model: str | None, no_train: bool, data: str | None) -> str:
+    """The larger model to score; errors for what cannot work (other data than the run's, no model, --no-train on a
+    task whose models must be trained)."""
     if data and str(Path(data).expanduser().resolve() if Path(data).expanduser().exists() else data) != config["data"]:
-        raise BaselineError(
-            f"run {config['tag']} was split from {config['data']}; a baseline must use the same splits "
+        raise LargerModelError(
+            f"run {config['tag']} was split from {config['data']}; the larger model must use the same splits "
             f"(drop --data, or start a run on {data})"
         )
     model = model or recipe.model.baseline
     if not model:
-        raise BaselineError(f"{recipe.path / 'recipe.toml'}: no [model] baseline; set it, or pass --model")
+        raise LargerModelError(f"{recipe.path / 'recipe.toml'}: no [model] baseline; set it, or pass --model")
     if no_train and not get_task(recipe.task).scores_untrained:
-        raise BaselineError(
+        raise LargerModelError(
             f"--no-train needs a model that already does the task; a {recipe.task} model must be trained first"
         )
-    budget = float(budget or config["budget"])
-    result = {
+    return model
+
+
+def _fresh_result(folder: Path, config: dict, recipe, model: str, budget: float | None) -> dict:
+    """larger-baseline.json before anything ran (budget None: evaluated only)."""
+    return {
         "run": str(folder),
         "model": model,
-        "trained": not no_train,
-        "budget": None if no_train else budget,
+        "trained": budget is not None,
+        "budget": budget,
         "seed": config["seed"],
         "metric": recipe.metric.name,
         "direction": recipe.metric.direction,
@@ -112,35 +145,14 @@ def run_baseline(
         "training_seconds": None,
         "summary": {},
     }
-    scratch = Path(tempfile.mkdtemp(prefix="hf-autoresearch-baseline-"))
-    try:
-        if no_train:
-            model_dir = _local_model(model)
-        else:
-            model_dir = _train(recipe, folder, config, model, budget, scratch, result, log)
-        if model_dir is not None:
-            _evaluate(recipe, folder, model_dir, scratch, result, log)
-            params = count_parameters(model_dir)
-            result["num_params"] = params
-            result["params_M"] = params / 1e6 if params else None
-            if not no_train and result["status"] == "ok":
-                kept = folder / "models" / "larger-baseline"
-                shutil.rmtree(kept, ignore_errors=True)
-                kept.parent.mkdir(parents=True, exist_ok=True)
-                shutil.move(model_dir, kept)
-                result["model_dir"] = str(kept)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    result["total_seconds"] = time.monotonic() - started
-    result["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    (folder / LARGER_BASELINE_FILE).write_text(json.dumps(result, indent=2))
-    log(
-        f"larger baseline {model}: {result['status']}"
-        + "".join(
-            f", {split} {result[split]:.4f}" for split in ("selection", "holdout") if result.get(split) is not None
-        )
-    )
-    return result
+
+
+def _keep(model_dir: str, kept: Path) -> Path:
+    """Move the trained larger model into the run folder (models/larger-baseline), replacing an earlier one."""
+    shutil.rmtree(kept, ignore_errors=True)
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(model_dir, kept)
+    return kept
 
 
 def _train(
@@ -148,7 +160,7 @@ def _train(
 ) -> str | None:
     base = next((r for r in Ledger(folder).records() if r.number == 0), None)
     if base is None or not base.commit:
-        raise BaselineError(
+        raise LargerModelError(
             f"run {config['tag']} has no baseline experiment yet; finish it first: hf-autoresearch run --resume "
             f"--tag {config['tag']}"
         )
