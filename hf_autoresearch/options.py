@@ -58,7 +58,7 @@ class RunConfig:
     max_agent_turns: int = _opt("tool turns per proposal for --agent claude (default: 30)", resume=True, group="agent")
     max_agent_dollars: float = _opt("stop the run once the agent's API cost reaches this", resume=True, group="agent")
     agent_prices: str = _opt(
-        "JSON file of model prices in $ per million tokens (see README)", resume=True, group="agent"
+        "JSON file of model prices in $ per million tokens (see docs/agents.md)", resume=True, group="agent"
     )
     agent_effort: str = _opt(
         "effort for --agent claude (default: medium)",
@@ -209,8 +209,8 @@ def _field(name: str) -> dataclasses.Field:
 
 GROUPS = {
     "agent": "the agent",
-    "honest": "honest evaluation (see README: How a keep is decided)",
-    "parallel": "parallel experiments (see README: Parallel experiments)",
+    "honest": "honest evaluation (see docs/keep-rule.md)",
+    "parallel": "parallel experiments (see docs/parallel.md)",
     "hub": "publishing and tracking",
 }
 

@@ -106,7 +106,7 @@ class OptunaAgent(Agent):
         if not spaces:
             raise UserError(
                 f"{context.train_py.name} declares no search spaces; the optuna agent needs constants like "
-                "`LEARNING_RATE = 5e-5  # search: log(1e-6, 1e-2)` (see the README, section Agents)"
+                "`LEARNING_RATE = 5e-5  # search: log(1e-6, 1e-2)` (see docs/agents.md)"
             )
         distributions = {s.name: s.distribution() for s in spaces}
         study = self.study(context)

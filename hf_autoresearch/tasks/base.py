@@ -2,7 +2,7 @@
 
 A task reads and splits a data source, names the columns train.py receives, loads a saved model for the frozen
 evaluation and predicts, and says how the model is loaded (auto class, pipeline tag). The harness never tests a
-task's name: it asks the task. See README "Add your own task".
+task's name: it asks the task. See docs/recipes.md, "Add your own task".
 """
 
 from __future__ import annotations
