@@ -176,8 +176,8 @@ def test_a_landed_commit_under_a_later_push_is_tagged_not_made_again(project, tm
 def test_a_start_stopped_by_bad_data_leaves_no_run(project, tmp_path):
     """A UserError during the start removes run.json (and the empty folder): the same command works once fixed."""
     (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "train.csv").write_text("text,label\na,x\nb,y\n")  # no test.csv
-    with pytest.raises(Exception, match="no test.csv"):
+    (tmp_path / "data" / "train.csv").write_text("text,label\na,x\nb,y\n")  # too few rows to carve a holdout from
+    with pytest.raises(Exception, match="train needs at least 2 rows and test at least 1"):
         start_run(project / "recipes" / "intent-categorization", tmp_path / "runs", "t", data=str(tmp_path / "data"))
     assert not (tmp_path / "runs" / "t").exists()
     assert git(project, "branch", "--list", "autoresearch/*") == ""
