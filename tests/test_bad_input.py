@@ -19,6 +19,7 @@ from runs import start_run
 from hf_autoresearch.cli import main
 from hf_autoresearch.driver.decision import NoiseFloor
 from hf_autoresearch.ledger import ExperimentRecord, Ledger
+from hf_autoresearch.options import VERSION
 
 RECIPE = "intent-categorization"
 
@@ -240,7 +241,7 @@ def test_resume_of_a_run_from_version_1_goes_on(project, banking_subset, tmp_pat
     assert code == 0, out.err
     assert "Traceback" not in out.err and "reached --max-experiments 0" in out.out
     resumed = json.loads((run.folder / "run.json").read_text())
-    assert resumed["version"] == 2 and resumed["task"] == "classification" and resumed["max_agent_turns"] == 7
+    assert resumed["version"] == VERSION and resumed["task"] == "classification" and resumed["max_agent_turns"] == 7
     assert (run.folder / "ledger.jsonl").read_bytes() == ledger  # nothing re-run, nothing added
 
 
