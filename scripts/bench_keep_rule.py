@@ -27,6 +27,7 @@ def main(argv=None) -> int:
     sim.add_argument("--experiments", type=int, default=100, help="no-effect experiments a night")
     sim.add_argument("--draws", type=int, default=100_000, help="draws for power and bias")
     sim.add_argument("--seed", type=int, default=0)
+    sim.add_argument("--ks", default="1,2,3,4,5", help="baseline runs K to simulate, comma-separated")
     real = commands.add_parser("real", help="A/B then A/A on the intent recipe (trains; wrap it in flock)")
     real.add_argument("--budget", type=float, default=30)
     real.add_argument("--aa", type=int, default=20, help="no-effect (seed-shift) experiments")
@@ -41,7 +42,8 @@ def main(argv=None) -> int:
         return keep_rule_real.main(args)
     import keep_rule_sim
 
-    print(keep_rule_sim.report(args.runs, args.experiments, args.draws, args.seed))
+    ks = [int(k) for k in args.ks.split(",")]
+    print(keep_rule_sim.report(args.runs, args.experiments, args.draws, args.seed, ks))
     return 0
 
 

@@ -163,7 +163,7 @@ def new_bias(K: int, draws: int, rng, alpha: float, gain: float = 2.0) -> float:
     return float(remeasure.mean(axis=1)[kept].mean() - gain) if kept.any() else float("nan")
 
 
-def report(nights: int = 4000, experiments: int = 100, draws: int = 100_000, seed: int = 0) -> str:
+def report(nights: int = 4000, experiments: int = 100, draws: int = 100_000, seed: int = 0, ks=(1, 2, 3, 4, 5)) -> str:
     rng = np.random.default_rng(seed)
     old = old_rule_module()
     alpha = decision.DEFAULT_FALSE_KEEP_RATE
@@ -174,7 +174,7 @@ def report(nights: int = 4000, experiments: int = 100, draws: int = 100_000, see
     )
     lines = [head, "|" + "---|" * 9]
     old_draws = max(2000, draws // 10)
-    for K in range(1, 6):
+    for K in ks:
         results = [old_night(old, K, experiments, rng) for _ in range(nights)]
         keeps = np.array([r[0] for r in results])
         runs = sum(r[1] for r in results)
