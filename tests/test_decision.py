@@ -70,6 +70,16 @@ def test_noise_is_pooled_from_the_groups_nearest_the_bar():
     assert (var, df) == (pytest.approx(8 / 5), 5)
 
 
+def test_a_quieter_level_is_not_borrowed_a_louder_one_is():
+    """Issue 19's real case: the untrained baseline's spread (sigma 0.01) must not be pooled with a trained best's
+    (sigma 0.077): it would halve the noise where the comparison happens. A louder group is pooled (fewer keeps)."""
+    trained, pair, untrained = (0.157, 4 * 0.0059, 4), (0.102, 0.0049, 1), (0.012, 4 * 0.0001, 4)
+    var, df = pool(*zip(trained, pair, untrained, strict=True), 0.157)
+    assert df == 5 and math.sqrt(var) == pytest.approx(0.0755, abs=1e-3)
+    var, df = pool(*zip(untrained, trained, strict=True), 0.012)  # at the baseline, the trained spread is pooled
+    assert df == 8 and var == pytest.approx((4 * 0.0001 + 4 * 0.0059) / 8)
+
+
 def test_a_noise_of_zero_falls_back_to_the_sampling_floor_and_says_so():
     rule = rule_with([0.50, 0.50, 0.50], rows=1000)  # repeats that happen to agree
     clears, decision = rule.decide(0.501, 3, best_with([0.50, 0.50, 0.50]), "final")

@@ -30,6 +30,7 @@ DEFAULT_FALSE_KEEP_RATE = 0.01  # a no-effect edit is kept with at most this pro
 SCREEN_PASS = 0.2  # share of no-effect candidates whose first run earns confirmation runs
 CONFIRM_RUNS = 2  # runs added after the screen (two: their spread is unselected noise, one degree of freedom)
 POOL_DF = 20  # the nearest groups are pooled until they hold this many degrees of freedom
+CONSISTENT = 0.05  # a group quieter than the pool at this one-sided F level is not pooled
 UNSELECTED = ("baseline", "confirmation", "re-applied", "re-measure")  # trial kinds no decision selected
 
 
@@ -57,21 +58,31 @@ def sampling_floor(score, rows):
     return np.where(inside, np.sqrt(p * (1 - p) / max(rows, 1)), 0.0)
 
 
-def pool(means, ss, dfs, bar, cap: int = POOL_DF):
+def pool(means, ss, dfs, bar, cap: int = POOL_DF, consistent: float = CONSISTENT):
     """Pooled variance and degrees of freedom of the groups nearest `bar` (the last axis holds the groups).
 
     `ss`: each group's sum of squared deviations from its own mean, `dfs`: its runs minus one (0: no group). Groups
-    are taken nearest-mean first until the pool holds `cap` degrees of freedom. Under normal noise a group's spread
-    is independent of its mean, so choosing groups by their means does not bias the pooled variance.
+    are taken nearest-mean first until the pool holds `cap` degrees of freedom; a group significantly *quieter* than
+    the pool so far (a one-sided F-test at level `consistent`) is left out: a quieter level's noise (an untrained
+    baseline's, say) is not borrowed, while a louder group is (that errs towards fewer keeps). Under normal noise a
+    group's spread is independent of its mean, so choosing groups by their means does not bias the pooled variance.
     """
+    from scipy.stats import f
+
     means, ss, dfs = np.asarray(means, float), np.asarray(ss, float), np.asarray(dfs, float)
     distance = np.where(dfs > 0, np.abs(means - np.expand_dims(np.asarray(bar, float), -1)), np.inf)
     order = np.argsort(distance, axis=-1, kind="stable")
-    dfs_sorted = np.take_along_axis(dfs, order, -1)
-    before = np.cumsum(dfs_sorted, axis=-1) - dfs_sorted
-    take = before < cap
-    df = np.sum(np.where(take, dfs_sorted, 0.0), axis=-1)
-    total = np.sum(np.where(take, np.take_along_axis(ss, order, -1), 0.0), axis=-1)
+    ss, dfs = np.take_along_axis(ss, order, -1), np.take_along_axis(dfs, order, -1)
+    total, df = np.zeros(dfs.shape[:-1]), np.zeros(dfs.shape[:-1])
+    for j in range(dfs.shape[-1]):
+        group_ss, group_df = ss[..., j], dfs[..., j]
+        if not np.any(group_df > 0):
+            continue
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = (group_ss / np.maximum(group_df, 1)) / (total / np.maximum(df, 1))  # inf on a pool of 0
+        fits = (df == 0) | (ratio >= f.ppf(consistent, np.maximum(group_df, 1), np.maximum(df, 1)))
+        take = (group_df > 0) & (df < cap) & fits
+        total, df = total + np.where(take, group_ss, 0.0), df + np.where(take, group_df, 0.0)
     var = np.where(df > 0, total / np.maximum(df, 1.0), 0.0)
     return var, df
 
