@@ -20,8 +20,14 @@ from hf_autoresearch.errors import UserError
 RUN_FILE = "run.json"
 # run.json layout. 1 (no "version" key): agent options nested in `agent_options`; 2: the tamper check hashes every
 # file of the package; 3: the package's modules moved into driver/, executors/ and reporting/ (the hashes are keyed
-# by path, so a resume re-hashes)
-VERSION = 3
+# by path, so a resume re-hashes); 4: keeps are a t-test at --false-keep-rate, every keep is re-measured (--noise-z
+# retired; the decisions of an older run stand as recorded, its new experiments are judged by the new rule)
+VERSION = 4
+NOISE_Z_RETIRED = (
+    "--noise-z is retired: a keep is now a one-sided t-test whose false-keep rate you set with --false-keep-rate "
+    "(default 0.01). The old rule, gain > z * the baseline's std, kept about 5.8% of edits with no effect at z = 2; "
+    "see docs/keep-rule.md"
+)
 
 
 def _opt(help: str, default=None, resume: bool = False, group: str = "run", **extra):
@@ -82,10 +88,20 @@ class RunConfig:
     )
     # --- honest evaluation ------------------------------------------------------------------------------------
     min_delta: float = _opt("a keep must beat the best by more than this (default: the recipe's)", group="honest")
-    baseline_repeats: int = _opt("baseline runs with other seeds, for the noise floor", default=3, group="honest")
-    noise_z: float = _opt("keep only gains above z times the noise std (default: the recipe's, 2)", group="honest")
+    baseline_repeats: int = _opt(
+        "K: runs of the baseline, and of every keep once decided (fresh seeds): the score to beat and the noise",
+        default=5,
+        group="honest",
+    )
+    false_keep_rate: float = _opt(
+        "the chance that an edit with no effect is kept, per experiment (a one-sided t-test; docs/keep-rule.md)",
+        default=0.01,
+        group="honest",
+    )
+    noise_z: float = _opt("retired: use --false-keep-rate", group="honest")
     confirm: bool = _opt(
-        "re-train a would-be keep with a fresh seed; keep it only if the mean still clears the threshold",
+        "a first run that clears the screen trains twice more and the mean decides; --no-confirm: the first run's "
+        "test is final (same false-keep rate, less power)",
         default=True,
         group="honest",
     )

@@ -54,7 +54,7 @@ TAG = "chaos"
 PHASE_LINES = {  # what the run prints when a phase starts (stdout of the harness)
     "agent": re.compile(r"exp-\d{4}: asking the"),
     "training": re.compile(r"exp-\d{4}: training"),
-    "confirm": re.compile(r"confirming with a fresh seed"),
+    "confirm": re.compile(r"\d+ confirmation runs$"),
     "holdout": re.compile(r"evaluating on holdout"),
     "record": re.compile(r"exp-\d{4}: (keep|discard|crash|timeout|invalid)\b"),
     "pushed": re.compile(r"^pushed exp-\d{4}"),

@@ -215,3 +215,12 @@ def pushed_run(banking_subset, tiny_bert, tmp_path_factory):
         args += ["--data", str(banking_subset), "--model", str(tiny_bert), "--run-dir", str(run_dir)]
         assert main(["run", str(recipe), *args, "--push-to-hub", "user/intent", "--promote"]) == 0
         yield run_dir / "e2e", hub, repo
+
+
+@pytest.fixture
+def no_sampling_floor(monkeypatch):
+    """The keep rule without its sampling floor: the fake runs' tiny selection split (20 rows) would put it at 0.11,
+    above every fake gain. For tests about the loop's mechanics, not about the floor (tests/test_decision.py)."""
+    from hf_autoresearch.driver import decision
+
+    monkeypatch.setattr(decision, "sampling_floor", lambda score, rows: 0.0 * score)

@@ -13,22 +13,10 @@ from runs import FakeExecutor, run_loop, start_run
 
 from hf_autoresearch.agents import Agent, Proposal
 from hf_autoresearch.agents.replay import ReplayAgent
-from hf_autoresearch.driver.decision import DecisionRule, NoiseFloor
-from hf_autoresearch.driver.run import RunError
-from hf_autoresearch.ledger import Ledger
+from hf_autoresearch.driver.run import RunError, resume
+from hf_autoresearch.ledger import ExperimentRecord, Ledger
+from hf_autoresearch.options import VERSION
 from hf_autoresearch.tamper import TamperError
-
-
-def test_threshold_is_the_larger_of_min_delta_and_z_sigma():
-    noise = NoiseFloor([0.50, 0.52, 0.48], [0, 1, 2])
-    assert noise.mean == pytest.approx(0.50) and noise.std == pytest.approx(0.02)
-    rule = DecisionRule("maximize", min_delta=0.01, z=2.0, noise=noise)
-    assert rule.threshold == pytest.approx(0.04)
-    assert rule.decide(0.55, 0.50, 0, "first run")[0] is True
-    assert rule.decide(0.53, 0.50, 0, "first run")[0] is False
-    assert DecisionRule("maximize", 0.1, 2.0, noise).threshold == 0.1
-    assert DecisionRule("minimize", 0.0, 2.0, noise).decide(0.40, 0.50, 0, "x")[0] is True
-    assert NoiseFloor([0.5], [0]).std == 0.0
 
 
 @pytest.fixture
@@ -44,56 +32,114 @@ def patch_scores(recipe, name, subject, scores, folder):
     )
 
 
-def test_noise_floor_and_confirmation_decide(fake_project, banking_subset, tmp_path):
+@pytest.mark.usefixtures("no_sampling_floor")
+def test_screen_confirmation_re_measure_and_the_shipped_model(fake_project, banking_subset, tmp_path):
+    """K = 3 baseline runs 0.50 0.52 0.48: sigma 0.02 with 2 degrees of freedom."""
     recipe = fake_project / "recipes" / "intent-categorization"
     patches = tmp_path / "patches"
-    patch_scores(recipe, "1.patch", "within the noise", "0.53", patches)  # gain 0.03 < 2 sigma = 0.04
-    patch_scores(recipe, "2.patch", "lucky seed", "0.56, 0.50", patches)  # clears, mean 0.53 does not
-    patch_scores(recipe, "3.patch", "real gain", "0.70, 0.68", patches)  # clears twice
+    patch_scores(recipe, "1.patch", "within the noise", "0.51", patches)  # +0.01: below the screen (0.0245)
+    patch_scores(recipe, "2.patch", "lucky seed", "0.56, 0.50, 0.50", patches)  # screen passes, the mean 0.52 not
+    patch_scores(recipe, "3.patch", "real gain", "0.70, 0.71, 0.69, 0.66, 0.68, 0.67", patches)
     make_patch(recipe, "comment only", [("EPOCHS = 3 ", "# a comment\nEPOCHS = 3 ")], patches / "4.patch")
-    run = start_run(
-        recipe,
-        tmp_path / "runs",
-        "fake",
-        agent="replay",
-        data=str(banking_subset),
-        budget=10,
-        baseline_repeats=3,
-        confirm=True,
-    )
+    run = start_run(recipe, tmp_path / "runs", "fake", data=str(banking_subset), budget=10, baseline_repeats=3)
     executor = FakeExecutor(tmp_path / "models")
     run_loop(run, ReplayAgent(patches), executor)
     base, noise, lucky, real, same = Ledger(run.folder).records()
-    assert base.decision["noise"]["std"] == pytest.approx(0.02)
-    assert base.selection == pytest.approx(0.50) and len(base.trials) == 3
+    assert base.decision["noise"]["std"] == pytest.approx(0.02) and len(base.trials) == 3
     assert [noise.status, lucky.status, real.status, same.status] == ["discard", "discard", "keep", "discard"]
-    assert len(noise.trials) == 1  # below the threshold: no confirmation run spent on it
-    assert noise.decision["threshold"] == pytest.approx(0.04) and noise.decision["gain"] == pytest.approx(0.03)
-    assert len(lucky.trials) == 2 and "did not confirm" in lucky.reason
-    assert lucky.selection == pytest.approx(0.53)
-    assert real.selection == pytest.approx(0.69) and real.decision["stage"] == "mean with confirmation run"
-    # holdout: for the baseline's three runs and the keep's two, never for a discard
-    assert executor.holdout_calls == 5
-    assert [r.holdout is None for r in (base, noise, lucky, real, same)] == [False, True, True, False, True]
-    tsv = (run.folder / "results.tsv").read_text().splitlines()
-    assert tsv[0].split("\t")[-3:] == ["gain", "threshold", "description"]
+    # the screen: one run, no confirmation spent; the t quantile at 2 degrees of freedom, one run against three
+    assert len(noise.trials) == 1 and noise.decision["stage"] == "screen"
+    assert noise.decision["df"] == 2 and noise.decision["sigma"] == pytest.approx(0.02)
+    assert noise.decision["threshold"] == pytest.approx(1.0607 * 0.02 * (1 + 1 / 3) ** 0.5, rel=1e-3)
+    # the lucky first run earns two confirmation runs; the mean of three is tested at 1% (t 6.96 at 2 df)
+    assert [t["kind"] for t in lucky.trials] == ["first run", "confirmation", "confirmation"]
+    assert "did not confirm" in lucky.reason and lucky.selection == pytest.approx(0.52)
+    assert lucky.decision["threshold"] == pytest.approx(6.9646 * 0.02 * (1 / 3 + 1 / 3) ** 0.5, rel=1e-3)
+    assert lucky.decision["false_keep_rate"] == 0.01 and lucky.decision["rate_held"] is True
+    # the keep: decided on its three runs, then re-measured three times; its score to beat is the re-measure mean
+    assert [t["kind"] for t in real.trials] == ["first run"] + ["confirmation"] * 2 + ["re-measure"] * 3
+    assert real.decision["score"] == pytest.approx(0.70) and real.decision["decision_mean"] == pytest.approx(0.70)
+    assert real.selection == pytest.approx(0.67) and real.decision["stage"] == "mean with confirmation runs"
+    # the shipped model is the best of its six on the selection split; the holdout shown is that model's own
+    assert real.decision["shipped"]["run"] == 1 and real.holdout == pytest.approx(0.71 - 0.1)
+    assert real.decision["holdout_mean"]["models"] == 6
+    assert real.decision["holdout_mean"]["value"] == pytest.approx(0.685 - 0.1)
+    # the next candidate is judged against the re-measured bar, with the keep's re-measure spread in the pool
+    assert same.decision["best"] == pytest.approx(0.67) and same.decision["best_runs"] == 3
+    # pooled: the re-measure runs, the real confirmation pair, the baseline; the lucky pair (0.50, 0.50: no spread)
+    # is quieter than the pool at this level and left out
+    assert same.decision["df"] == 2 + 1 + 2
+    # every first run has a seed of its own, none of them the baseline's
+    first_seeds = [r.trials[0]["seed"] for r in (noise, lucky, real, same)]
+    assert len(set(first_seeds)) == 4 and not set(first_seeds) & {t["seed"] for t in base.trials}
+    seeds = [t["seed"] for r in (base, noise, lucky, real, same) for t in r.trials]
+    assert len(seeds) == len(set(seeds))
 
 
-def test_without_confirmation_a_single_lucky_run_is_kept(fake_project, banking_subset, tmp_path):
+@pytest.mark.usefixtures("no_sampling_floor")
+def test_without_confirmation_the_first_run_is_tested_at_the_full_rate(fake_project, banking_subset, tmp_path):
     recipe = fake_project / "recipes" / "intent-categorization"
-    patch_scores(recipe, "1.patch", "lucky seed", "0.56, 0.50", tmp_path / "p")
+    patch_scores(recipe, "1.patch", "lucky seed", "0.56, 0.50", tmp_path / "p")  # passed the old z = 2 rule
+    patch_scores(recipe, "2.patch", "real gain", "0.80, 0.70", tmp_path / "p")
     run = start_run(
-        recipe,
-        tmp_path / "runs",
-        "noconfirm",
-        agent="replay",
-        data=str(banking_subset),
-        budget=10,
-        baseline_repeats=3,
-        confirm=False,
+        recipe, tmp_path / "runs", "noconfirm", data=str(banking_subset), budget=10, baseline_repeats=3, confirm=False
     )
     run_loop(run, ReplayAgent(tmp_path / "p"), FakeExecutor(tmp_path / "models"))
-    assert [r.status for r in Ledger(run.folder).records()] == ["keep", "keep"]
+    base, lucky, real = Ledger(run.folder).records()
+    assert [lucky.status, real.status] == ["discard", "keep"]
+    assert lucky.decision["stage"] == "first run" and len(lucky.trials) == 1
+    assert lucky.decision["threshold"] == pytest.approx(6.9646 * 0.02 * (1 + 1 / 3) ** 0.5, rel=1e-3)
+    assert [t["kind"] for t in real.trials] == ["first run"] + ["re-measure"] * 3
+
+
+def old_record(number, status, selection, trials, decision, commit, parent=""):
+    record = ExperimentRecord(number, status, f"exp {number}", commit=commit, parent=parent, selection=selection)
+    record.trials = [{"kind": kind, "commit": commit, "status": "ok", "selection": s} for kind, s in trials]
+    record.decision = decision
+    return record
+
+
+@pytest.mark.usefixtures("no_sampling_floor")
+def test_a_run_made_before_the_t_test_resumes_with_its_decisions_as_recorded(fake_project, banking_subset, tmp_path):
+    """A version-3 run (z = 2 rule, keeps scored by the mean of their deciding runs) is resumed: its ledger lines stay
+    byte for byte, and its next experiment is judged by the t-test (a keep recorded by the old rule is a biased
+    bar, said so: tests/test_decision.py)."""
+    recipe = fake_project / "recipes" / "intent-categorization"
+    run = start_run(recipe, tmp_path / "runs", "old", data=str(banking_subset), budget=10, baseline_repeats=3)
+    config = json.loads((run.folder / "run.json").read_text())
+    config.pop("false_keep_rate")
+    (run.folder / "run.json").write_text(json.dumps({**config, "version": 3, "noise_z": 2.0}))
+    head = run.workspace.head()
+    noise = {"scores": [0.50, 0.52, 0.48], "seeds": [0, 1, 2], "mean": 0.5, "std": 0.02}
+    old_rule = {"rule": "gain > max(min_delta, z * noise_std)", "z": 2.0, "noise_std": 0.02, "threshold": 0.04}
+    ledger = Ledger(run.folder)
+    ledger.append(
+        old_record(0, "keep", 0.5, [("baseline", x) for x in (0.50, 0.52, 0.48)], {"rule": "baseline", "noise": noise},
+                   head)
+    )  # fmt: skip
+    ledger.append(
+        old_record(1, "discard", 0.53, [("first run", 0.56), ("confirmation", 0.50)],
+                   {**old_rule, "stage": "mean with confirmation run", "gain": 0.03}, "c1" * 20, head)
+    )  # fmt: skip
+    before = (run.folder / "ledger.jsonl").read_bytes()
+    patch_scores(recipe, "1.patch", "a real gain", "0.70, 0.71, 0.69", tmp_path / "p")
+    lines = []
+    resumed = resume(tmp_path / "runs", "old", log=lines.append)
+    assert any("decisions stand as recorded" in line for line in lines)
+    run_loop(resumed, ReplayAgent(tmp_path / "p"), FakeExecutor(tmp_path / "models"))
+    after = (run.folder / "ledger.jsonl").read_bytes()
+    assert after.startswith(before)  # never rewritten
+    base, old, new = Ledger(run.folder).records()
+    assert old.decision == {**old_rule, "stage": "mean with confirmation run", "gain": 0.03}
+    assert new.status == "keep" and new.decision["rule"] == "t-test" and new.decision["best"] == 0.5
+    assert new.decision["df"] == 2  # the old baseline's runs are a group; the old confirmation pair is not
+    assert json.loads((run.folder / "run.json").read_text())["version"] == VERSION
+
+
+def test_noise_z_is_retired_with_a_message(fake_project, banking_subset, tmp_path):
+    recipe = fake_project / "recipes" / "intent-categorization"
+    with pytest.raises(RunError, match="--noise-z is retired.*--false-keep-rate"):
+        start_run(recipe, tmp_path / "runs", "z", data=str(banking_subset), noise_z=2.0)
 
 
 class TamperingAgent(Agent):

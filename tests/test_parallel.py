@@ -25,6 +25,8 @@ from hf_autoresearch.executors.local import slot_shares
 from hf_autoresearch.executors.runner import owned_processes
 from hf_autoresearch.ledger import Ledger
 
+pytestmark = pytest.mark.usefixtures("no_sampling_floor")  # 20 selection rows: a floor above every fake gain
+
 FAKE_LINES = """
 FAKE_SCORES = [0.50, 0.52, 0.48]  # baseline runs: std 0.02, so a keep must gain more than 0.04
 FAKE_SECONDS = 0.3  # every trial
@@ -122,9 +124,11 @@ def test_a_stale_candidate_is_reapplied_onto_the_new_best_or_discarded_on_confli
     assert b.status == "keep", b.reason
     assert b.decision["proposed"]["parent"] == base.commit and b.parent == a.commit
     assert b.commit != b.decision["proposed"]["commit"]
-    assert [t["kind"] for t in b.trials] == ["first run", "re-applied"]
-    assert b.trials[1]["commit"] == b.commit
-    assert b.selection == pytest.approx(0.52 + 0.2 + 0.1)  # the re-applied run alone decides: A's gain and B's
+    assert [t["kind"] for t in b.trials] == ["first run"] + ["re-applied"] * 3 + ["re-measure"] * 3
+    assert all(t["commit"] == b.commit for t in b.trials[1:])
+    # the re-applied runs alone decide (A's gain and B's), against A's re-measured bar; the re-measure runs score it
+    assert b.decision["decision_mean"] == pytest.approx((0.52 + 0.48 + 0.48) / 3 + 0.2 + 0.1)  # runs 1, 2, 3
+    assert b.decision["best"] == pytest.approx(0.48 + 0.2) and b.selection == pytest.approx(0.48 + 0.2 + 0.1)
     assert b.decision["best_experiment"] == 1 and b.decision["stage"] == "re-applied onto exp-0001"
     repo = Path(run.config.repo)
     both = git(repo, "show", f"{b.commit}:recipes/intent-categorization/train.py")
@@ -144,7 +148,8 @@ def test_a_candidate_that_only_beats_a_stale_parent_is_not_kept(recipe, banking_
     run_loop(run, ReplayAgent(patches), FakeExecutor(tmp_path / "models", workers=2))
     by_number = {r.number: r for r in Ledger(run.folder).records()}
     a, b = by_number[1], by_number[2]
-    assert a.status == "keep" and len(a.trials) == 1  # --no-confirm: one run when its parent is still the best
+    # --no-confirm: one deciding run when its parent is still the best (then the keep's three re-measure runs)
+    assert a.status == "keep" and [t["kind"] for t in a.trials] == ["first run"] + ["re-measure"] * 3
     # --no-confirm still trains a re-applied commit once: the kept commit must be the one that was trained
     assert b.status == "discard" and [t["kind"] for t in b.trials] == ["first run", "re-applied"]
     assert "does not clear the threshold" in b.reason
@@ -162,7 +167,7 @@ def test_no_decision_is_taken_against_a_best_whose_keep_is_still_being_recorded(
     a, b = by_number[1], by_number[2]
     assert a.status == "keep" and b.status == "keep"
     assert b.parent == a.commit and b.decision["best_experiment"] == 1  # judged on top of A
-    assert [t["kind"] for t in b.trials] == ["first run", "re-applied"]
+    assert [t["kind"] for t in b.trials] == ["first run", "re-applied", "re-measure"]
     assert b.trials[0]["finished_at"] < a.trials[0]["finished_at"] + 1.5  # B was ready while A was recorded
 
 
@@ -266,3 +271,52 @@ def test_impossible_slots_fail_before_anything_is_prepared(recipe, tmp_path, cap
     assert main([*args, "--workers", "0"]) == 2
     assert "--workers and --gpus-per-experiment must be at least 1" in capsys.readouterr().err
     assert not (tmp_path / "runs" / "none").exists()
+
+
+class EditedScoresHigher(FakeExecutor):
+    """Any train.py other than the baseline's scores 0.3 more; experiment 2's first run trains slowly, so that
+    experiment 1 is kept while it trains."""
+
+    def __init__(self, folder, baseline: str, **kwargs):
+        super().__init__(folder, **kwargs)
+        self.baseline = baseline
+
+    def _train(self, spec):
+        if spec.number == 2 and spec.index == 0:
+            time.sleep(1.5)
+        result = super()._train(spec)
+        if spec.train_py != self.baseline:
+            result.selection += 0.3
+            result.scores["selection"]["accuracy"] = result.selection
+        return result
+
+
+def test_a_stale_optuna_trial_is_judged_as_its_configuration_on_the_new_best(recipe, banking_subset, tmp_path):
+    """Every optuna trial rewrites every `# search:` line, so a cherry-pick of a trial made on the baseline onto
+    another kept trial always conflicts. The trial is its values: they are written onto the current best."""
+    from hf_autoresearch.agents.optuna_agent import OptunaAgent
+
+    run = start(recipe, banking_subset, tmp_path, "optuna2", agent="optuna", workers=2)
+    baseline = (recipe / "train.py").read_text()
+    run_loop(
+        run,
+        OptunaAgent(seed=3),
+        EditedScoresHigher(tmp_path / "models", baseline, workers=2),
+        max_experiments=2,
+    )
+    by_number = {r.number: r for r in Ledger(run.folder).records()}
+    first, stale = by_number[1], by_number[2]
+    assert "conflicts" not in stale.reason
+    assert first.status == "keep" and stale.decision["proposed"]["parent"] == by_number[0].commit
+    assert stale.trials[0]["selection"] > by_number[0].selection + 0.2  # it cleared its first run on the baseline
+    assert [t["kind"] for t in stale.trials] == ["first run"] + ["re-applied"] * 3
+    assert stale.parent == first.commit and stale.decision["best_experiment"] == 1
+    # the re-applied commit is the best's train.py with the stale trial's values, and nothing else of its own
+    from hf_autoresearch.agents.search_space import find_spaces, format_value
+
+    written = git(Path(run.config.repo), "show", f"{stale.commit}:recipes/intent-categorization/train.py")
+    spaces = {s.name: s for s in find_spaces(written)}
+    assert {n: format_value(spaces[n], spaces[n].value) for n in spaces} == stale.proposal["written"]
+    best_py = git(Path(run.config.repo), "show", f"{first.commit}:recipes/intent-categorization/train.py")
+    changed = [a for a, b in zip(best_py.splitlines(), written.splitlines(), strict=True) if a != b]
+    assert changed and all("search:" in line for line in changed)

@@ -13,6 +13,7 @@ from run_shapes import agent_usage, baseline_decision, save_weights, set_usage, 
 
 from hf_autoresearch.agents.pricing import DEFAULT_PRICES
 from hf_autoresearch.errors import UserError
+from hf_autoresearch.ledger import ExperimentRecord
 from hf_autoresearch.reporting.larger_baseline import count_parameters
 from hf_autoresearch.reporting.status import comparison_lines, print_status
 from hf_autoresearch.reporting.summary import RunSummary, relative_gain
@@ -127,9 +128,13 @@ def test_status_prints_the_summary_with_both_parameter_counts(run):
     out = io.StringIO()
     print_status(run, Console(file=out, width=200))
     text = out.getvalue()
-    assert "best exp-0004: selection 0.5200 (baseline 0.4100), holdout 0.4400 (baseline 0.3900)" in text
+    assert (
+        "best exp-0004: selection 0.5200 (baseline 0.4100), holdout 0.4400 (one model; baseline 0.3900, one model)"
+        in text
+    )
     assert "4 experiments after the baseline: 2 keep, 1 discard, 1 crash; 43.9 experiments an hour" in text
-    assert "noise floor: 3 baseline runs, mean 0.4133, std 0.0153; a keep must gain more than 0.0306" in text
+    rule = "keeps had to gain more than 0.0306 (z 2 times the baseline's std)"  # a run made before the t-test
+    assert f"noise floor: 3 baseline runs, mean 0.4133, std 0.0153; {rule}" in text
     assert "selection gain +0.1100, holdout gain +0.0500: gap +0.0600" in text
     price = DEFAULT_PRICES["claude-sonnet-5-5"]
     dollars = (price["input"] * 4500 + price["output"] * 350) / 1e6
@@ -158,3 +163,12 @@ def test_count_parameters_reads_headers_adds_an_adapters_local_base_and_skips_wh
     assert count_parameters(adapter) is None  # one unreadable shard: no count rather than a wrong one
     (base / "model.safetensors").write_bytes(b"weights of exp-0001")  # a stand-in, not a safetensors file
     assert count_parameters(base) is None
+
+
+def test_the_holdout_shown_is_labelled_the_shipped_models_or_a_mean_of_several():
+    shipped = ExperimentRecord(3, "keep", "new", holdout=0.7)
+    shipped.decision = {"shipped": {"run": 1, "holdout": 0.7}, "holdout_mean": {"value": 0.66, "models": 6}}
+    older = ExperimentRecord(2, "keep", "old", holdout=0.65)  # the old rule recorded the mean of both runs' models
+    older.trials = [{"kind": "first run", "holdout": 0.6}, {"kind": "confirmation", "holdout": 0.7}]
+    assert RunSummary.holdout_label(shipped) == "shipped model"
+    assert RunSummary.holdout_label(older) == "mean of 2 models"

@@ -241,7 +241,9 @@ def test_the_agent_is_told_the_rule_and_shown_the_best_model_on_training_rows(ba
     run_loop(run, agent, max_experiments=1)
     (context,) = agent.contexts
     assert context.rule["confirm"] is False and context.rule["direction"] == "maximize"
-    assert context.rule["threshold"] == pytest.approx(max(0.0, 2 * context.rule["noise_std"]))
+    # the gain the t-test needs, written as z * sigma for the prompt (docs/keep-rule.md)
+    assert context.rule["threshold"] == pytest.approx(context.rule["z"] * context.rule["noise_std"])
+    assert context.rule["false_keep_rate"] == 0.01 and context.rule["threshold"] > 0
     train = [json.loads(line)["sentence"] for line in (run.splits / "train" / "train.jsonl").open()]
     evaluation = {
         json.loads(line)["sentence"] for s in ("selection", "holdout") for line in (run.splits / f"{s}.jsonl").open()

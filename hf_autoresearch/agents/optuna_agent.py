@@ -145,6 +145,22 @@ class OptunaAgent(Agent):
             description += f" (kept {', '.join(kept)})"
         return Proposal(description=description, details=details)
 
+    def reapply(self, record: ExperimentRecord, source: str) -> str | None:
+        """A trial whose best moved while it trained, as the configuration it is: its values written onto the best's
+        train.py (every other line of it kept). A cherry-pick of its diff would always conflict: every trial
+        rewrites every `# search:` line. None for a record that is not an optuna trial, or whose values the best's
+        spaces cannot hold (then the loop cherry-picks it)."""
+        params = record.proposal.get("params")
+        if record.proposal.get("agent") != self.name or not isinstance(params, dict):
+            return None
+        try:
+            spaces = {s.name: s for s in find_spaces(source)}
+            if not all(name in spaces and spaces[name].contains(value) for name, value in params.items()):
+                return None
+            return rewrite(source, params)
+        except SearchSpaceError:
+            return None
+
     @staticmethod
     def _asked_before(study, number: int):
         """A RUNNING trial already asked for this experiment number (Ctrl-C before it was recorded), else None."""

@@ -2,8 +2,9 @@
 loop's thread. A judgement's trainings run on the executor's slots; its questions about the current best are
 answered here, in one thread, so decisions never race.
 
-A keep is final from its holdout request until the loop has recorded it: meanwhile the other judgements that ask for
-the best wait, so no two experiments are ever kept on top of the same best (the branch stays linear).
+A keep is final from its first re-measure (or holdout) request until the loop has recorded it: meanwhile the
+other judgements that ask for the best wait, so no two experiments are ever kept on top of the same best (the
+branch stays linear).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 
-from hf_autoresearch.driver.assess import BEST, Holdout, Judgement, Outcome, Train
+from hf_autoresearch.driver.assess import BEST, Holdout, Judgement, Outcome, Remeasure, Train
 from hf_autoresearch.errors import UserError
 from hf_autoresearch.ledger import ExperimentRecord
 
@@ -85,7 +86,7 @@ class InFlight:
                 continue
             job.many = isinstance(request, list)
             requests = request if job.many else [request]
-            if any(isinstance(r, Holdout) for r in requests):
+            if any(isinstance(r, Holdout | Remeasure) for r in requests):
                 self.finalizing = job  # decided: a keep. Nothing else is compared with the best until it is recorded
             job.futures = [self._submit(r) for r in requests]
             return

@@ -171,7 +171,8 @@ class Loop:
     def _reapply(self, record: ExperimentRecord, best: ExperimentRecord):
         kept = [r for r in self.records if r.status == "keep"]
         since = next((i + 1 for i, r in enumerate(kept) if r.commit == record.parent), 0)
-        return reapply(self.workspace, record, best, kept[since:])
+        rewrite = getattr(self.agent, "reapply", None)  # an agent whose proposal is a whole configuration
+        return reapply(self.workspace, record, best, kept[since:], rewrite)
 
     def _context(self, number: int, best: ExperimentRecord) -> ProposalContext:
         workspace = self.workspace
@@ -194,16 +195,8 @@ class Loop:
         )
 
     def _rule_facts(self) -> dict:
-        """The keep rule as it is applied, for the agent's prompt."""
-        rule = self.rule
-        return {
-            "min_delta": rule.min_delta,
-            "z": rule.z,
-            "noise_std": rule.noise.std,
-            "threshold": rule.threshold,
-            "confirm": self.config.confirm,
-            "direction": rule.direction,
-        }
+        """The keep rule as it stands for a candidate on the current best, for the agent's prompt."""
+        return self.rule.facts(self.best)
 
     def _preview(self, best: ExperimentRecord) -> list[dict]:
         """The best model's predictions on fixed training rows, made once per keep (preview.py), for the agents
@@ -242,6 +235,8 @@ class Loop:
             raise RuntimeError(f"{record.experiment} was judged on {record.parent[:8]}, not on the best")
         self.ledger.append(record)
         self.records.append(record)
+        if self.rule is not None:
+            self.rule.observe(record)  # its repeated runs join the noise pool
         if record.status == "keep":
             self.workspace.fast_forward(self.config.branch, record.commit)
             self.best = record

@@ -10,6 +10,7 @@ The git side of a candidate whose parent went stale lives here too: re-applying 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from hf_autoresearch.ledger import UNDECIDED, ExperimentRecord, atomic_write, experiment_id
@@ -58,11 +59,29 @@ class Pending:
         return git(self.workspace.worktree, "show", f"{commit}:{self.workspace.train_py_rel}", strip=False)
 
 
-def reapply(workspace: Workspace, record: ExperimentRecord, best: ExperimentRecord, keeps: list[ExperimentRecord]):
-    """Re-apply `record.commit`'s change (on `record.parent`) onto `best` with a 3-way cherry-pick, in the run's
-    worktree: (new commit, its train.py), or why it failed. `keeps`: the keeps since the parent, in order."""
+def reapply(
+    workspace: Workspace,
+    record: ExperimentRecord,
+    best: ExperimentRecord,
+    keeps: list[ExperimentRecord],
+    rewrite: Callable[[ExperimentRecord, str], str | None] | None = None,
+):
+    """Re-apply `record.commit`'s change (on `record.parent`) onto `best`, in the run's worktree: (new commit, its
+    train.py), or why it failed. `keeps`: the keeps since the parent, in order.
+
+    `rewrite(record, best's train.py)`, when the agent has one, writes the proposal as the whole configuration it is
+    onto the best's train.py (an optuna trial: its values, every other line of the best's file kept); it answers None
+    when the record is not its own. Otherwise the change is cherry-picked (3-way)."""
     workspace.reset(best.commit)
     try:
+        source = rewrite(record, workspace.train_py.read_text()) if rewrite is not None else None
+        if source is not None:
+            if source == workspace.train_py.read_text():
+                return f"makes no change on top of {best.experiment}: its configuration is already kept"
+            workspace.train_py.write_text(source)
+            return workspace.commit(
+                f"{record.experiment}: {record.description} (written onto {best.experiment})"
+            ), source
         commit = workspace.cherry_pick(record.commit)
         if commit is not None:
             return commit, workspace.train_py.read_text()

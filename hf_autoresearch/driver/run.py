@@ -21,7 +21,7 @@ from hf_autoresearch.errors import UserError
 from hf_autoresearch.evaluation import EvalSetup, eval_setup
 from hf_autoresearch.ledger import Ledger, experiment_id
 from hf_autoresearch.metrics import metric_path
-from hf_autoresearch.options import RUN_FILE, VERSION, RunConfig, now
+from hf_autoresearch.options import NOISE_Z_RETIRED, RUN_FILE, VERSION, RunConfig, now
 from hf_autoresearch.recipe import Recipe, load_recipe
 from hf_autoresearch.tamper import fingerprint
 from hf_autoresearch.tasks import Task, get_task, prepare_splits, task_files
@@ -72,6 +72,10 @@ def start(config: RunConfig, log=print) -> Run:
     recipe = load_recipe(config.recipe)
     if config.baseline_repeats < 1:
         raise RunError("--baseline-repeats must be at least 1")
+    if config.noise_z is not None:
+        raise RunError(NOISE_Z_RETIRED)
+    if not 0 < config.false_keep_rate < 0.5:
+        raise RunError(f"--false-keep-rate must be between 0 and 0.5, got {config.false_keep_rate}")
     if config.sandbox:
         from hf_autoresearch.executors.sandbox import available
 
@@ -98,7 +102,6 @@ def start(config: RunConfig, log=print) -> Run:
         budget=float(config.budget or recipe.budget.seconds),
         grace=float(recipe.budget.grace_seconds if config.grace is None else config.grace),
         min_delta=float(recipe.metric.min_delta if config.min_delta is None else config.min_delta),
-        noise_z=float(recipe.metric.noise_z if config.noise_z is None else config.noise_z),
         patches=str(Path(config.patches).resolve()) if config.patches else None,
         agent_prices=str(Path(config.agent_prices).resolve()) if config.agent_prices else None,
         accelerate_args=list(recipe.accelerate.args),
@@ -140,6 +143,8 @@ def resume(run_dir: Path, tag: str, overrides: dict | None = None, log=print) ->
     if not (folder / RUN_FILE).is_file():
         raise RunError(f"no run {tag!r} in {folder.parent}; `hf-autoresearch status` lists the runs")
     config = RunConfig.load(folder)
+    if overrides and "noise_z" in overrides:
+        raise RunError(NOISE_Z_RETIRED)
     if overrides:
         config = config.with_overrides(overrides)
     if not (folder / "splits").is_dir() or not branch_exists(Path(config.repo), config.branch):
@@ -148,6 +153,12 @@ def resume(run_dir: Path, tag: str, overrides: dict | None = None, log=print) ->
     else:
         workspace = Workspace.reopen(Path(config.repo), folder / "worktree", config.branch, Path(config.recipe_rel))
         run = Run(folder, config, load_recipe(workspace.worktree / config.recipe_rel), workspace)
+    if config.version < 4:
+        log(
+            f"run.json of version {config.version}: its decisions stand as recorded; its next experiments are judged "
+            f"by the t-test at a false-keep rate of {config.false_keep_rate} (docs/keep-rule.md), against the best's "
+            "recorded score (the mean of the runs that decided it: biased upward, said so in each decision)"
+        )
     if config.version < VERSION:  # earlier versions hashed fewer files, or the same files at other paths
         log(f"run.json of version {config.version}: the evaluation code is hashed again as it is now (tamper check)")
         config.task = config.task or run.recipe.task

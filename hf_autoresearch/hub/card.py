@@ -115,7 +115,9 @@ def _results(summary: RunSummary, record: ExperimentRecord) -> list[str]:
     base, larger = summary.baseline, summary.larger
     params = summary.params_of(record)
     lines = [
-        f"`{summary.metric}` ({summary.direction}); selection decides, holdout is reported only.",
+        f"`{summary.metric}` ({summary.direction}); selection decides, holdout is reported only. Selection is the "
+        "mean of the runs that did not decide the keep; holdout is this model's own score "
+        f"({summary.holdout_label(record)}).",
         "",
         "| | parameters | selection | holdout |",
         "|---|---:|---:|---:|",
@@ -154,7 +156,7 @@ def _results(summary: RunSummary, record: ExperimentRecord) -> list[str]:
         lines += [
             "",
             f"**Noise floor**: the baseline retrained with other seeds scores {score(noise.mean)} ± {noise.std:.4f} "
-            f"(std, {len(noise.scores)} runs); a keep had to gain more than {summary.threshold:.4f}.",
+            f"(std, {len(noise.scores)} runs); {summary.rule_line()}.",
         ]
     return lines
 

@@ -93,7 +93,7 @@ def _facts(info: RunSummary) -> list[str]:
     if info.noise is not None:
         facts.append(
             f"noise floor: the baseline trained {len(info.noise.scores)} times scores {score(info.noise.mean)} ± "
-            f"{info.noise.std:.4f} (std); keeps had to gain more than {info.threshold:.4f}"
+            f"{info.noise.std:.4f} (std); {info.rule_line()}"
         )
     if info.gap is not None:
         warning = " — the holdout did not improve: the keeps may fit the selection split"

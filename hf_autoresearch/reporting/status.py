@@ -52,7 +52,10 @@ def summary_lines(summary: RunSummary) -> list[str]:
     if best is not None:
         line = f"best {best.experiment}: selection {score(best.selection)} (baseline {score(base.selection)})"
         if best.holdout is not None and base.holdout is not None:
-            line += f", holdout {score(best.holdout)} (baseline {score(base.holdout)})"
+            line += (
+                f", holdout {score(best.holdout)} ({summary.holdout_label(best)}; baseline {score(base.holdout)}, "
+                f"{summary.holdout_label(base)})"
+            )
         counts = ", ".join(f"{n} {s}" for s, n in summary.counts.items() if n)
         rate = summary.experiments_per_hour
         line += f"  ·  {len(summary.experiments)} experiments after the baseline" + (f": {counts}" if counts else "")
@@ -63,7 +66,7 @@ def summary_lines(summary: RunSummary) -> list[str]:
             noise = summary.noise
             lines.append(
                 f"noise floor: {len(noise.scores)} baseline runs, mean {noise.mean:.4f}, std {noise.std:.4f}; "
-                f"a keep must gain more than {summary.threshold:.4f}"
+                + summary.rule_line()
             )
         lines += holdout_gap(base, best, summary.direction)
     if summary.agent_cost is not None:

@@ -12,7 +12,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hf_autoresearch.driver.decision import DecisionRule, NoiseFloor
+from hf_autoresearch.driver.decision import NoiseFloor
 from hf_autoresearch.errors import UserError
 from hf_autoresearch.ledger import STATUSES, ExperimentRecord, Ledger
 from hf_autoresearch.options import RunConfig
@@ -157,10 +157,33 @@ class RunSummary:
 
     # --- the decision rule ------------------------------------------------------------------------------
     @property
+    def last_test(self) -> dict | None:
+        """The latest final decision of the t-test rule (docs/keep-rule.md); None in a run made before it."""
+        for record in reversed(self.records):
+            d = record.decision
+            if d.get("rule") == "t-test" and d.get("stage") != "screen":
+                return d
+        return None
+
+    @property
     def threshold(self) -> float:
-        """What a keep had to gain over the best: max(min_delta, z * noise std)."""
-        noise = self.noise or NoiseFloor([0.0], [0])
-        return DecisionRule(self.direction, self.min_delta, self.noise_z, noise).threshold
+        """What a keep had to gain over the best: the latest final test's needed gain, else (a run made before the
+        t-test rule) the old rule's max(min_delta, z * the baseline's std)."""
+        test = self.last_test
+        if test is not None:
+            return float(test["threshold"])
+        return max(self.min_delta, self.noise_z * (self.noise.std if self.noise is not None else 0.0))
+
+    def rule_line(self) -> str:
+        """The keep rule in one line, for status, the report and the model card."""
+        test = self.last_test
+        if test is None:
+            return f"keeps had to gain more than {self.threshold:.4f} (z {self.noise_z:g} times the baseline's std)"
+        return (
+            f"keeps are a one-sided t-test at a false-keep rate of {test['false_keep_rate']:g}; noise sigma "
+            f"{test['sigma']:.4f} ({test['sigma_source']}, {test['df']} degrees of freedom); the latest test needed a "
+            f"gain of {test['threshold']:.4f}"
+        )
 
     # --- gains ----------------------------------------------------------------------------------------
     def gain(self, split: str, record: ExperimentRecord | None = None) -> float | None:
@@ -188,6 +211,14 @@ class RunSummary:
         if record is None or self.larger is None or not self.larger.ok:
             return None
         return relative_gain(getattr(record, split), getattr(self.larger, split), self.direction)
+
+    @staticmethod
+    def holdout_label(record: ExperimentRecord) -> str:
+        """What a record's holdout score is: the shipped model's own, or (older records) a mean of several models."""
+        if "shipped" in record.decision:
+            return "shipped model"
+        models = sum(1 for t in record.trials if isinstance(t, dict) and t.get("holdout") is not None)
+        return f"mean of {models} models" if models > 1 else "one model"
 
     def params_of(self, record: ExperimentRecord) -> int | None:
         if self.best is not None and record.number == self.best.number:
