@@ -44,14 +44,14 @@ def plot_progress(info: RunSummary, path: Path) -> Path:
 
 
 def _reference_lines(ax, info: RunSummary) -> list[float]:
-    """The noise band around the baseline, the larger model and the baseline; the values they put on the axis."""
+    """The band a keep had to clear around the baseline, the larger model and the baseline; the values they put on
+    the axis."""
     values = []
-    noise, larger, base, k = info.noise, info.larger, info.baseline, info.noise_z
-    if noise is not None:
-        low, high = noise.mean - k * noise.std, noise.mean + k * noise.std
-        ax.axhspan(
-            low, high, color=HOLDOUT, alpha=0.10, lw=0, label=f"noise floor: baseline ± {k:g}σ (σ={noise.std:.4f})"
-        )
+    noise, larger, base, needed = info.noise, info.larger, info.baseline, info.threshold
+    if noise is not None:  # the gain a keep needed, around the baseline's mean: what the rule calls noise
+        low, high = noise.mean - needed, noise.mean + needed
+        label = f"baseline ± the gain a keep needs ({needed:.4f}; the baseline's σ {noise.std:.4f})"
+        ax.axhspan(low, high, color=HOLDOUT, alpha=0.10, lw=0, label=label)
         values += [low, high]
     if larger is not None and larger.selection is not None:
         label = f"larger baseline {short(Path(larger.model).name, 40)}: {larger.selection:.4f}"
