@@ -525,3 +525,44 @@ def test_claude_run_end_to_end_records_edits_and_costs(
         assert main(["run", "--resume", "--max-agent-dollars", "0.015", "--max-experiments", "5", *common]) == 0
         assert len(Ledger(run_dir / "c1").records()) == 3 and len(fake.requests) == sent
         assert "--max-agent-dollars 0.015" in capsys.readouterr().out
+
+
+def test_finish_is_refused_while_an_earlier_call_of_the_same_answer_failed(context):
+    """[good edit, failing edit, finish] in one answer: the finish is refused and the model sees both results."""
+    before = context.train_py.read_text()
+    bad = {"old_str": "NO SUCH LINE", "new_str": "WARMUP = 0.0 "}
+    warmup = {"old_str": "WARMUP = 0.1 ", "new_str": "WARMUP = 0.0 "}
+    answers = [
+        message(
+            tool_use(EDITOR, command="str_replace", path="train.py", **LR_EDIT),
+            tool_use(EDITOR, command="str_replace", path="train.py", **bad),
+            tool_use("finish_experiment", description="lr 2e-4 and no warmup"),
+        ),
+        message(
+            tool_use(EDITOR, command="str_replace", path="train.py", **warmup),
+            tool_use("finish_experiment", description="lr 2e-4 and no warmup"),
+        ),
+    ]
+    with FakeAnthropic(scripted(*answers)) as fake:
+        proposal = agent_for(fake).propose(context)
+    assert len(fake.requests) == 2  # the first finish did not end the proposal
+    first = results(fake.requests[1])
+    assert [r.get("is_error", False) for r in first] == [False, True, True]
+    assert "old_str was not found" in first[1]["content"]
+    assert "finish_experiment refused" in first[2]["content"] and "str_replace" in first[2]["content"]
+    after = before.replace("LEARNING_RATE = 5e-5 ", "LEARNING_RATE = 2e-4 ").replace("WARMUP = 0.1 ", "WARMUP = 0.0 ")
+    assert proposal.description == "lr 2e-4 and no warmup" and context.train_py.read_text() == after
+
+
+def test_a_refusal_never_runs_a_tool(context):
+    """stop_reason refusal with an edit and a finish: nothing is edited, the experiment is invalid."""
+    before = context.train_py.read_text()
+    refused = message(
+        tool_use(EDITOR, command="str_replace", path="train.py", **LR_EDIT),
+        tool_use("finish_experiment", description="lr 2e-4"),
+        stop_reason="refusal",
+    )
+    with FakeAnthropic(scripted(refused)) as fake, pytest.raises(InvalidProposal, match="refusal") as err:
+        agent_for(fake).propose(context)
+    assert context.train_py.read_text() == before and len(fake.requests) == 1
+    assert err.value.usage["requests"] == 1

@@ -5,8 +5,11 @@ The model sees the recipe, the keep rule and the run (see prompts.py); it edits 
 one-line description. Tokens and dollars are counted per request (pricing.py); the model's text and thinking
 summaries go to the ledger's `notes`. ANTHROPIC_API_KEY and ANTHROPIC_BASE_URL are read by the SDK, as usual.
 
-What stops it: a response cut off at max_tokens is never executed (it is asked again, shorter; twice in a row
-makes the experiment invalid), a full context window or a refusal makes it invalid, `--max-agent-dollars` stops
+What it says is what trains: the tool calls of one answer run in order, and `finish_experiment` is refused (an
+error result the model reads) while an earlier call of the same answer failed, so a half-applied edit is never
+trained under a description that claims all of it. What stops it: a response cut off at max_tokens is never
+executed (it is asked again, shorter; twice in a row makes the experiment invalid), a full context window makes it
+invalid, and so does a refusal (checked before any of its tool calls runs), `--max-agent-dollars` stops
 the run, and so do `max_invalid_streak` invalid experiments in a row (AgentGaveUp, resumable).
 """
 
@@ -20,7 +23,7 @@ from hf_autoresearch.agents.base import DEFAULT_MAX_INVALID_STREAK, Agent, Inval
 from hf_autoresearch.agents.editor import ToolError, TrainPyEditor
 from hf_autoresearch.agents.pricing import Usage, load_prices, price_for
 from hf_autoresearch.agents.prompts import system_prompt, task_prompt
-from hf_autoresearch.agents.tools import TOOLS, run_tool
+from hf_autoresearch.agents.tools import FINISH_TOOL, TOOLS, run_tool
 from hf_autoresearch.errors import UserError
 
 DEFAULT_MODEL = "claude-sonnet-5-5"
@@ -157,16 +160,28 @@ class ClaudeAgent(Agent):
                 ]
                 continue
             truncated = 0
+            if response.stop_reason == "refusal":  # before any tool runs: a declined answer edits nothing
+                raise invalid(
+                    "the model declined to propose an edit (stop_reason refusal); none of its tool calls was run"
+                )
             if response.content:  # an empty assistant turn would be rejected by the API
                 messages.append({"role": "assistant", "content": [block.to_dict() for block in response.content]})
             results: list[dict] = []
+            failed: list[str] = []  # the tool calls of this answer that failed: a finish must wait for their fix
             for block in response.content:
                 if block.type != "tool_use":
                     continue
                 try:
+                    if block.name == FINISH_TOOL["name"] and failed:
+                        raise ToolError(
+                            f"finish_experiment refused: {len(failed)} earlier tool call(s) of this answer failed "
+                            f"({'; '.join(failed)}), so train.py may not hold what you describe. Read the errors, "
+                            "fix the edit, then call finish_experiment again"
+                        )
                     text, description = run_tool(block.name, block.input, editor, context)
                 except ToolError as err:
                     self.log(f"  claude: {block.name} {_brief(block.input)} -> refused: {err}")
+                    failed.append(f"{block.name} {_brief(block.input)}".strip())
                     results.append(
                         {"type": "tool_result", "tool_use_id": block.id, "content": str(err), "is_error": True}
                     )
@@ -176,8 +191,6 @@ class ClaudeAgent(Agent):
                     details.update(turns=turn, notes=_join(notes))
                     return Proposal(description, details, usage.as_dict(), usage.cost)
                 results.append({"type": "tool_result", "tool_use_id": block.id, "content": text})
-            if response.stop_reason == "refusal":
-                raise invalid("the model declined to propose an edit (stop_reason refusal)")
             messages.append({"role": "user", "content": results or [{"type": "text", "text": NUDGE}]})
         raise invalid(f"the model did not call finish_experiment within --max-agent-turns {self.max_turns}")
 
