@@ -80,7 +80,13 @@ class ClaudeAgent(Agent):
         self.model = model
         self.max_turns = max_turns
         self.max_dollars = max_dollars
-        self.prices = price_for(model, prices if isinstance(prices, dict) else load_prices(prices))
+        try:  # a model with no price is refused by check(), after the API said whether it knows the model at all
+            self.prices, self._unpriced = (
+                price_for(model, prices if isinstance(prices, dict) else load_prices(prices)),
+                None,
+            )
+        except UserError as err:
+            self.prices, self._unpriced = {}, err
         self.effort = effort
         self.thinking = thinking
         self.max_tokens = max_tokens
@@ -110,6 +116,8 @@ class ClaudeAgent(Agent):
             raise AgentError(f"the Anthropic API knows no model {self.model!r}; pick another --agent-model") from err
         except anthropic.APIError as err:
             raise AgentError(f"cannot reach the Anthropic API at {client.base_url}: {_message(err)}") from err
+        if self._unpriced is not None:
+            raise self._unpriced
         capabilities = getattr(info, "capabilities", None)
         if capabilities is not None:  # send only what this model takes, instead of a 400 on every request
             if self.effort and not getattr(getattr(capabilities.effort, self.effort, None), "supported", False):
@@ -123,6 +131,8 @@ class ClaudeAgent(Agent):
 
     # --- one proposal ------------------------------------------------------------------------------
     def propose(self, context: ProposalContext) -> Proposal | None:
+        if self._unpriced is not None:  # never spend what cannot be counted
+            raise self._unpriced
         spent = sum(r.agent_cost for r in context.history)
         if self.max_dollars is not None and spent >= self.max_dollars:
             self.log(f"the claude agent has spent ${spent:.2f} of --max-agent-dollars {self.max_dollars:g}; stopping")
