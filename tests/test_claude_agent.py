@@ -25,7 +25,7 @@ from fake_anthropic import (
 from hf_autoresearch.agents.base import AgentGaveUp, InvalidProposal, ProposalContext
 from hf_autoresearch.agents.claude import AgentError, ClaudeAgent
 from hf_autoresearch.agents.editor import EDITOR_TOOL
-from hf_autoresearch.agents.pricing import load_prices, price_for, request_cost, usage_summary
+from hf_autoresearch.agents.pricing import cache_line, load_prices, price_for, request_cost, usage_summary
 from hf_autoresearch.cli import main
 from hf_autoresearch.errors import UserError
 from hf_autoresearch.ledger import ExperimentRecord, Ledger
@@ -588,3 +588,44 @@ def test_a_refusal_never_runs_a_tool(context):
         agent_for(fake).propose(context)
     assert context.train_py.read_text() == before and len(fake.requests) == 1
     assert err.value.usage["requests"] == 1
+
+
+def test_the_dollar_cap_counts_the_proposals_other_workers_are_training(context):
+    """Two workers: the proposal in flight is not in the ledger yet, but its dollars are spent."""
+    context.in_flight = [{"experiment": "exp-0002", "description": "x", "diff": "", "agent_cost": 0.006}]
+    context.number = 3
+    with FakeAnthropic(scripted(message_never_sent())) as fake:
+        assert agent_for(fake, max_dollars=0.006).propose(context) is None
+        assert fake.requests == []
+
+
+def test_prompt_caching_that_cannot_work_is_said_once(context):
+    finish = [
+        message(tool_use(EDITOR, command="str_replace", path="train.py", **LR_EDIT)),
+        message(tool_use("finish_experiment", description="lr 2e-4")),
+    ]
+    original = context.train_py.read_text()
+    lines: list[str] = []
+    # Haiku 4.5 caches nothing shorter than 4096 tokens; the tools and system prompt are about half of that
+    with FakeAnthropic(scripted(*finish)) as fake:
+        agent = ClaudeAgent(base_url=fake.url, log=lines.append, model="claude-haiku-4-5")
+        proposal = agent.propose(context)
+    note = proposal.details["cache_note"]
+    assert note.startswith("off: the cached prefix") and "minimum cacheable length (4096 tokens)" in note
+    assert 1000 < proposal.details["prefix_tokens"] < 4096
+    # a model whose minimum is not known: the second proposal should read the prefix from the cache, and did not
+    lines.clear()
+    with FakeAnthropic(editing([("LEARNING_RATE = 5e-5 ", "LEARNING_RATE = 2e-4 ")])) as fake:
+        agent = ClaudeAgent(base_url=fake.url, log=lines.append)
+        records = []
+        for number in (2, 3, 4):
+            context.train_py.write_text(original)
+            context.number = number
+            proposal = agent.propose(context)
+            records.append(
+                ExperimentRecord(number, "discard", "x", proposal=proposal.details, agent_usage=proposal.usage)
+            )
+    assert "cache_note" not in records[0].proposal and records[1].proposal["cache_note"].startswith("missed")
+    assert sum("prompt caching missed" in line for line in lines) == 1  # said once in the log
+    assert cache_line(records) == f"prompt caching {records[2].proposal['cache_note']} (2 of 3 proposals)"
+    assert cache_line(records[:1]) is None

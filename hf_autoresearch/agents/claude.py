@@ -15,13 +15,14 @@ the run, and so do `max_invalid_streak` invalid experiments in a row (AgentGaveU
 
 from __future__ import annotations
 
+import json
 import statistics
 from datetime import datetime
 from pathlib import Path
 
 from hf_autoresearch.agents.base import DEFAULT_MAX_INVALID_STREAK, Agent, InvalidProposal, Proposal, ProposalContext
 from hf_autoresearch.agents.editor import ToolError, TrainPyEditor
-from hf_autoresearch.agents.pricing import Usage, load_prices, price_for
+from hf_autoresearch.agents.pricing import Usage, load_prices, min_cacheable_tokens, price_for
 from hf_autoresearch.agents.prompts import system_prompt, task_prompt
 from hf_autoresearch.agents.tools import FINISH_TOOL, TOOLS, run_tool
 from hf_autoresearch.errors import UserError
@@ -93,6 +94,8 @@ class ClaudeAgent(Agent):
         self.max_invalid_streak = max_invalid_streak
         self.log = log
         self.client = anthropic.Anthropic(max_retries=max_retries, base_url=base_url)
+        self._proposals = 0  # proposals that reached the API, by this object
+        self._cache_noted = False  # a prompt caching problem is logged once
 
     # --- before any training -----------------------------------------------------------------------
     def check(self) -> None:
@@ -133,7 +136,8 @@ class ClaudeAgent(Agent):
     def propose(self, context: ProposalContext) -> Proposal | None:
         if self._unpriced is not None:  # never spend what cannot be counted
             raise self._unpriced
-        spent = sum(r.agent_cost for r in context.history)
+        # what the recorded experiments cost, and the proposals other workers are training now (not recorded yet)
+        spent = sum(r.agent_cost for r in context.history) + sum(e.get("agent_cost") or 0.0 for e in context.in_flight)
         if self.max_dollars is not None and spent >= self.max_dollars:
             self.log(f"the claude agent has spent ${spent:.2f} of --max-agent-dollars {self.max_dollars:g}; stopping")
             return None
@@ -144,6 +148,7 @@ class ClaudeAgent(Agent):
         details: dict = {"agent": self.name, "model": self.model, "cache_ttl": ttl}
         cache = {"type": "ephemeral", "ttl": ttl} if ttl != "5m" else {"type": "ephemeral"}
         system = [{"type": "text", "text": system_prompt(context, self.max_turns), "cache_control": cache}]
+        details["prefix_tokens"] = prefix = estimate_tokens(json.dumps(TOOLS) + system[0]["text"])
         messages: list[dict] = [{"role": "user", "content": task_prompt(context)}]
         notes: list[str] = []
         truncated = 0
@@ -156,7 +161,9 @@ class ClaudeAgent(Agent):
             if self.max_dollars is not None and spent + usage.cost >= self.max_dollars:
                 raise invalid(f"--max-agent-dollars {self.max_dollars:g} reached during the proposal")
             response = self._create(system, messages, invalid)
-            usage.add(response.usage)
+            tokens = usage.add(response.usage)
+            if turn == 1:
+                self._check_cache(details, prefix, tokens)
             notes += _notes(response.content)
             if response.stop_reason == "model_context_window_exceeded":
                 raise invalid("the conversation filled the model's context window; its last tool calls were not run")
@@ -204,6 +211,31 @@ class ClaudeAgent(Agent):
             messages.append({"role": "user", "content": results or [{"type": "text", "text": NUDGE}]})
         raise invalid(f"the model did not call finish_experiment within --max-agent-turns {self.max_turns}")
 
+    def _check_cache(self, details: dict, prefix: int, tokens: dict) -> None:
+        """Note (in the details, and once in the log) when the cached prefix (tools and system prompt) is not cached:
+        shorter than the model's minimum cacheable length, it is billed as plain input in every proposal."""
+        details["prefix_cache_read"] = tokens["cache_read_input_tokens"]
+        minimum = min_cacheable_tokens(self.model)
+        note = None
+        if minimum is not None and prefix < minimum:
+            note = (
+                f"off: the cached prefix (tools and system prompt, ~{prefix} tokens) is shorter than {self.model}'s "
+                f"minimum cacheable length ({minimum} tokens), so every proposal pays it at the input price"
+            )
+        elif self._proposals and not tokens["cache_read_input_tokens"]:  # an earlier proposal should have cached it
+            note = (
+                f"missed: the cached prefix (tools and system prompt, ~{prefix} tokens) was not read from the cache "
+                f"at the start of this proposal; it may be shorter than {self.model}'s minimum cacheable length, or "
+                "the cache expired between proposals"
+            )
+        self._proposals += 1
+        if note is None:
+            return
+        details["cache_note"] = note
+        if not self._cache_noted:
+            self._cache_noted = True
+            self.log(f"  claude: prompt caching {note}")
+
     def request_options(self) -> dict:
         """The thinking and effort options sent with every request (none when the model's default is wanted)."""
         options: dict = {}
@@ -239,6 +271,11 @@ class ClaudeAgent(Agent):
                 f"the Anthropic API kept failing after {self.client.max_retries} retries ({_message(err)}); nothing "
                 "was recorded for this experiment: continue later with --resume"
             ) from err
+
+
+def estimate_tokens(text: str) -> int:
+    """A rough token count (about 4 characters a token for English and code), for notes, never for billing."""
+    return len(text) // 4
 
 
 def cache_ttl(context: ProposalContext) -> str:

@@ -328,3 +328,12 @@ def usage_line(records) -> str:
         f"input, {s['output_tokens']} output{thinking}, {s['cache_read_input_tokens']} cache-read, "
         f"{s['cache_creation_input_tokens']} cache-write tokens"
     )
+
+
+def cache_line(records) -> str | None:
+    """One line for `status` when prompt caching did not work (the claude agent notes it per proposal), else None."""
+    noted = [r for r in records if (r.proposal or {}).get("cache_note")]
+    if not noted:
+        return None
+    asked = sum(1 for r in records if (r.agent_usage or {}).get("requests"))
+    return f"prompt caching {noted[-1].proposal['cache_note']} ({len(noted)} of {asked} proposals)"
