@@ -21,7 +21,7 @@ from hf_autoresearch.driver.assess import Outcome, judge_baseline, judge_candida
 from hf_autoresearch.driver.decision import rule_for
 from hf_autoresearch.driver.inflight import InFlight
 from hf_autoresearch.driver.pending import Pending, reapply
-from hf_autoresearch.driver.preview import make_preview, read_preview
+from hf_autoresearch.driver.preview import preview_for
 from hf_autoresearch.driver.run import Run, RunError
 from hf_autoresearch.ledger import UNDECIDED, ExperimentRecord, experiment_id
 from hf_autoresearch.options import now
@@ -141,7 +141,8 @@ class Loop:
                 workspace.reset(best.commit)
                 self.agent_done = True
                 return
-            record = ExperimentRecord(number, UNDECIDED, proposal.description, parent=best.commit, seed=self.config.seed)
+            seed = self.config.seed
+            record = ExperimentRecord(number, UNDECIDED, proposal.description, parent=best.commit, seed=seed)
             record.proposal, record.agent_usage, record.agent_cost = proposal.details, proposal.usage, proposal.cost
             record.timings["agent"] = time.monotonic() - started
             problem = workspace.check_edit()
@@ -185,7 +186,12 @@ class Loop:
             rule=self._rule_facts(),
             preview=self._preview(best),
             in_flight=[  # so the agent does not propose what is being tried already
-                {"experiment": job.record.experiment, "description": job.record.description, "diff": job.record.diff}
+                {
+                    "experiment": job.record.experiment,
+                    "description": job.record.description,
+                    "diff": job.record.diff,
+                    "agent_cost": job.record.agent_cost,  # spent already: the agent's dollar cap counts it
+                }
                 for number_, job in sorted(self.inflight.jobs.items())
                 if number_ > 0
             ],
@@ -201,6 +207,7 @@ class Loop:
             "threshold": rule.threshold,
             "confirm": self.config.confirm,
             "direction": rule.direction,
+            "baseline_runs": len(rule.noise.scores),  # how many runs the noise std comes from
         }
 
     def _preview(self, best: ExperimentRecord) -> list[dict]:
@@ -208,7 +215,7 @@ class Loop:
         that read them."""
         if not getattr(self.agent, "uses_preview", False):
             return []
-        return read_preview(self.folder, best.number) or make_preview(self.run, best, self.log)
+        return preview_for(self.run, best, self.log)
 
     def _invalid(self, record: ExperimentRecord) -> None:
         record.status = "invalid"
