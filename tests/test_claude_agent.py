@@ -60,6 +60,20 @@ def context(tmp_path) -> ProposalContext:
         decision={"rule": "baseline", "noise": {"scores": [0.5, 0.52, 0.48], "seeds": [0, 1, 2], "std": 0.02}},
         summary={"training_seconds": 28.4, "num_steps": 35, "epochs": 0.41, "train_loss": 3.9, "peak_vram_mb": 0.0},
         peak_rss_mb=1234.0,
+        scores={"selection": {"accuracy": 0.5, "macro_f1": 0.41}},
+        trials=[{"selection": 0.5, "seed": 0}, {"selection": 0.52, "seed": 1}, {"selection": 0.48, "seed": 2}],
+        training={  # what the helper's callback recorded and the harness measured
+            "planned_steps": 300,
+            "completed_steps": 35,
+            "planned_epochs": 3,
+            "epochs": 0.41,
+            "final_loss": 2.1,
+            "learning_rate": 4.2e-5,
+            "samples_per_second": 41.2,
+            "first_step_seconds": 6.3,
+            "save_seconds": 0.8,
+            "points": [{"step": 10, "loss": 3.9}, {"step": 20, "loss": 3.1}, {"step": 30, "loss": 2.1}],
+        },
     )
     crash = ExperimentRecord(
         number=1, status="crash", description="Bigger head", reason="exited 1", log_tail="Traceback\nValueError: x"
@@ -144,12 +158,15 @@ def test_views_edits_reads_a_log_and_finishes(context):
         "finish_experiment",
         "read_experiment_log",
         "read_experiment_diff",
+        "read_experiment_curve",
     ]
     prompt = requests[0]["messages"][0]["content"]
     assert "| exp-0001 | crash |" in prompt and "ValueError: x" in prompt and before in prompt
     assert "must score above 0.5400 (best + threshold 0.0400)" in prompt
-    # the baseline's training facts: seconds, steps, epochs, train loss, peak memory (RSS on CPU)
-    assert "| exp-0000 | keep | 0.5000 | +0.0000 |  | 28 | 35 | 0.41 | 3.9000 | 1234 RSS | baseline |" in prompt
+    # the baseline's facts as the harness measured them: each run's score, the other metrics, steps of those
+    # planned, epochs, the loss curve, the learning rate reached, samples/s, start-up and save seconds, peak memory
+    row = "| exp-0000 | keep | 0.5000 (0.5000, 0.5200, 0.4800) | +0.0000 |  | macro_f1 0.4100 | 35/300 | 0.41/3 | "
+    assert row + "3.9 3.1 2.1 | 4.20e-05 | 41.2 | 6 | 1 | 1234 RSS | baseline |" in prompt
 
     assert proposal.usage == {
         "model": "claude-sonnet-5-5",
@@ -313,7 +330,9 @@ def test_the_prompt_names_in_flight_work_the_preview_and_each_experiments_facts(
     system, prompt = fake.requests[0]["system"][0]["text"], fake.requests[0]["messages"][0]["content"]
     assert "max(0.01, 2 * 0.0300) = 0.0600" in system and "mean of both runs" not in system  # the loop's rule
     assert "must score above 0.5600" in prompt
-    assert "| exp-0002 | discard | 0.4900 | -0.0100 | -0.0100 (0.0400) | 29 | 36 | 0.42 | 3.7000 | 812 GPU |" in prompt
+    # no curve recorded (a train.py without the helper's callback): the summary's steps and average loss
+    assert "| exp-0002 | discard | 0.4900 | -0.0100 | -0.0100 (0.0400) |  | 36 | 0.42 | avg 3.7000 |" in prompt
+    assert "|  |  |  |  | 812 GPU | Cosine schedule |" in prompt
     assert '+LR_SCHEDULER = "cosine"' in prompt  # the latest diffs, inline
     flying = prompt.split("Being trained right now")[1]
     assert "do NOT propose" in flying and "exp-0003: Batch size 16" in flying and "+BATCH_SIZE = 16" in flying

@@ -53,6 +53,7 @@ class AgentError(UserError):
 class ClaudeAgent(Agent):
     name = "claude"
     uses_preview = True  # the loop computes the best model's predictions on training rows for it
+    uses_machine = True  # ... and probes the machine a trial trains on
 
     def __init__(
         self,

@@ -52,6 +52,7 @@ class Loop:
         self.resuming: set[int] = set()  # re-runs of a killed session: new proposals wait until they are recorded
         self.started: dict[int, float] = {}  # experiment -> when it was proposed (monotonic)
         self._shown: list[dict] | None = None
+        self._machine_facts: dict | None = None
 
     # what callbacks read
     folder = property(lambda self: self.run.folder)
@@ -185,6 +186,7 @@ class Loop:
             budget=self.config.budget,
             rule=self._rule_facts(),
             preview=self._preview(best),
+            machine=self._machine(),
             in_flight=[  # so the agent does not propose what is being tried already
                 {
                     "experiment": job.record.experiment,
@@ -196,6 +198,16 @@ class Loop:
                 if number_ > 0
             ],
         )
+
+    def _machine(self) -> dict:
+        """The machine a trial trains on, probed once a session (executors/machine.py), for the agents that read it."""
+        if not getattr(self.agent, "uses_machine", False):
+            return {}
+        if self._machine_facts is None:
+            from hf_autoresearch.executors.machine import describe
+
+            self._machine_facts = describe(self.executor)
+        return self._machine_facts
 
     def _rule_facts(self) -> dict:
         """The keep rule as it is applied, for the agent's prompt."""
