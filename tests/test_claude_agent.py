@@ -557,6 +557,14 @@ def test_claude_run_end_to_end_records_edits_and_costs(
         assert invalid.status == "invalid" and "--max-agent-turns 3" in invalid.reason and invalid.commit == ""
         assert invalid.agent_usage["requests"] == 3 and invalid.agent_cost == pytest.approx(3 * REQUEST)
         assert git(project, "status", "--porcelain") == ""
+        # what exp-0002 was told, through the real loop: the machine, and exp-0001's curve as the harness measured it
+        second = [r for r in fake.requests if len(r["messages"]) == 1][1]
+        assert "- accelerator: " in second["system"][0]["text"] and "CPU cores" in second["system"][0]["text"]
+        curve = edited.training
+        assert curve["planned_steps"] >= curve["completed_steps"] >= 1 and len(curve["points"]) >= 1
+        assert curve["first_step_seconds"] > 0 and curve["save_seconds"] >= 0 and curve["samples_per_second"] > 0
+        row = next(line for line in second["messages"][0]["content"].splitlines() if line.startswith("| exp-0001 "))
+        assert f"| {curve['completed_steps']}/{curve['planned_steps']} |" in row
         out = capsys.readouterr().out
         assert "agent cost $0.0180 over 2 proposals ($0.0090 an experiment): 6 requests" in out
         assert "cache hit rate 0%; 6000 input, 600 output" in out
