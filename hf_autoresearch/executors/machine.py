@@ -12,6 +12,8 @@ import os
 import subprocess
 import sys
 
+from hf_autoresearch.executors.local import usable_cpus
+
 PROBE_TIMEOUT = 120  # seconds: importing torch and initialising CUDA
 PROBE = """
 import json, torch
@@ -63,8 +65,6 @@ def memory_gb() -> float | None:
 
 def describe(executor) -> dict:
     """The facts of the machine one trial of `executor` gets: what is there, and its share of it."""
-    from hf_autoresearch.executors.local import usable_cpus
-
     slots = getattr(executor, "all_slots", None) or []
     share = slots[0].job_options if slots else {}
     env = {"CUDA_VISIBLE_DEVICES": share["cuda_devices"]} if share.get("cuda_devices") is not None else {}
