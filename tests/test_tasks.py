@@ -12,6 +12,7 @@ from runs import record_baseline, run_loop, start_run
 
 from hf_autoresearch.agents import Agent, Proposal
 from hf_autoresearch.agents.optuna_agent import OptunaAgent
+from hf_autoresearch.agents.prompts import rule_text
 from hf_autoresearch.cli import main
 from hf_autoresearch.ledger import Ledger
 from hf_autoresearch.options import VERSION
@@ -242,6 +243,8 @@ def test_the_agent_is_told_the_rule_and_shown_the_best_model_on_training_rows(ba
     (context,) = agent.contexts
     assert context.rule["confirm"] is False and context.rule["direction"] == "maximize"
     assert context.rule["threshold"] == pytest.approx(max(0.0, 2 * context.rule["noise_std"]))
+    # the wording the claude agent gets, from the rule as the loop passes it (not rebuilt from the ledger)
+    assert context.rule["baseline_runs"] == 2 and "the baseline trained 2 times" in rule_text(context.rule)
     train = [json.loads(line)["sentence"] for line in (run.splits / "train" / "train.jsonl").open()]
     evaluation = {
         json.loads(line)["sentence"] for s in ("selection", "holdout") for line in (run.splits / f"{s}.jsonl").open()
