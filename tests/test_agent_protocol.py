@@ -113,7 +113,14 @@ def test_replay_hands_each_patch_out_once_while_others_train(context, tmp_path):
     assert agent.propose(context).details["patch"] == "0001-lr.patch"
 
 
-def test_make_agent_passes_the_options_on():
+def test_make_agent_passes_the_options_on(monkeypatch):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", API_KEY)
+    # the CLI leaves unset options out: the documented defaults (medium effort, adaptive thinking) must still apply
+    assert make_agent("claude").request_options() == {
+        "thinking": {"type": "adaptive", "display": "summarized"},
+        "output_config": {"effort": "medium"},
+    }
+    assert make_agent("claude", effort="high", thinking=2048).request_options()["output_config"] == {"effort": "high"}
     optuna = make_agent("optuna", seed=2, sampler="random", startup_trials=4, max_invalid_streak=0)
     assert (optuna.sampler_name, optuna.startup_trials, optuna.max_invalid_streak) == ("random", 4, 0)
     assert make_agent("optuna").max_invalid_streak == 5
