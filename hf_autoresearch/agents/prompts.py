@@ -59,7 +59,8 @@ def keep_rule(context: ProposalContext) -> dict:
 def rule_text(rule: dict) -> str:
     better = "higher" if rule.get("direction", "maximize") == "maximize" else "lower"
     runs = rule.get("baseline_runs")
-    sigma = f"the std of the baseline trained {runs} times with other seeds" if runs else "the seed noise std"
+    times = "once" if runs == 1 else f"{runs} times"
+    sigma = f"the std of the baseline trained {times} with other seeds" if runs else "the seed noise std"
     text = (
         f"A candidate is kept only if its score is {better} than the best by more than the threshold "
         f"max(min_delta, z * sigma) = max({rule.get('min_delta', 0):g}, {rule.get('z', 0):g} * "
