@@ -1,4 +1,5 @@
-"""The helper train.py imports: budget, seed, data, output dir, deadline callback and the summary block.
+"""The helper train.py imports: budget, seed, data, output dir, deadline callback (which also records the training
+curve) and the summary block.
 
 Under the harness every value comes from the AUTORESEARCH_* environment. Run by hand (`accelerate launch
 train.py`), the same script falls back to the recipe's defaults so one experiment can be tried without the loop.
@@ -100,17 +101,76 @@ def load_labels(folder: Path, rows: list[dict], label_column: str = "label") -> 
     return sorted({str(row[label_column]) for row in rows})
 
 
+CURVE_FILE = "curve.json"  # written beside the model by the callback; the harness reads it, train.py need not
+CURVE_POINTS = 200  # logged points kept in curve.json (evenly spaced, the last one always)
+
+
 def deadline_callback(reserve_seconds: float = 10.0):
-    """A transformers TrainerCallback that stops training when fewer than `reserve_seconds` of budget are left."""
+    """A transformers TrainerCallback that stops training when fewer than `reserve_seconds` of budget are left.
+
+    It also records what a researcher reads after a run, into `output_dir()/curve.json` when training ends (on the
+    main process only): the logged loss curve and learning rate, planned and completed steps and epochs, samples a
+    second, and the seconds from launch to the first step. Recipes need no code for it.
+    """
     from transformers import TrainerCallback
 
     class Deadline(TrainerCallback):
+        def __init__(self):
+            self.first_step_at: float | None = None
+            self.last_step_at: float | None = None
+
         def on_step_end(self, args, state, control, **kwargs):
+            now = time.time()
+            if self.first_step_at is None:
+                self.first_step_at = now
+            self.last_step_at = now
             if time_left() < reserve_seconds:
                 control.should_training_stop = True
             return control
 
+        def on_train_end(self, args, state, control, **kwargs):
+            if state.is_world_process_zero:
+                curve = training_curve(args, state, self.first_step_at, self.last_step_at)
+                (output_dir() / CURVE_FILE).write_text(json.dumps(curve, indent=1))
+            return control
+
     return Deadline()
+
+
+def launched_at() -> float:
+    """When the harness launched train.py (the deadline minus the budget); run by hand, when this was imported."""
+    value = os.environ.get("AUTORESEARCH_DEADLINE")
+    return float(value) - time_budget() if value else _IMPORTED
+
+
+def training_curve(args, state, first_step_at: float | None, last_step_at: float | None) -> dict:
+    """The Trainer's log history and schedule as one JSON-able dict (see deadline_callback)."""
+    points = [
+        {k: entry[k] for k in ("step", "epoch", "loss", "learning_rate", "grad_norm") if k in entry}
+        for entry in state.log_history
+        if "loss" in entry
+    ]
+    if len(points) > CURVE_POINTS:  # evenly spaced, keeping the last
+        stride = len(points) / CURVE_POINTS
+        points = [points[int(i * stride)] for i in range(CURVE_POINTS - 1)] + [points[-1]]
+    samples_per_step = args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
+    steps = state.global_step
+    seconds = (last_step_at - first_step_at) if first_step_at and last_step_at else 0.0
+    learning_rates = [p["learning_rate"] for p in points if "learning_rate" in p]
+    return {
+        "planned_steps": state.max_steps,
+        "completed_steps": steps,
+        "planned_epochs": args.num_train_epochs,
+        "epochs": state.epoch or 0.0,
+        "final_loss": points[-1]["loss"] if points else None,
+        "learning_rate": learning_rates[-1] if learning_rates else None,
+        "samples_per_step": samples_per_step,
+        # the first step is left out: it carries compilation and warm-up
+        "samples_per_second": samples_per_step * (steps - 1) / seconds if steps > 1 and seconds > 0 else None,
+        "first_step_seconds": first_step_at - launched_at() if first_step_at else None,
+        "train_end_at": last_step_at,
+        "points": points,
+    }
 
 
 def write_summary(summary: dict, out: Path | None = None) -> None:

@@ -57,6 +57,7 @@ class ExperimentRecord:
     diff: str = ""
     diffstat: str = ""
     summary: dict = field(default_factory=dict)  # what train.py wrote to summary.json (never trusted for scores)
+    training: dict = field(default_factory=dict)  # the first run's curve and schedule, recorded by the harness
     proposal: dict = field(default_factory=dict)  # what the agent says about its proposal
     agent_usage: dict = field(default_factory=dict)  # tokens the agent used: input, output, cache read/write
     agent_cost: float = 0.0  # dollars the agent's API calls cost for this experiment

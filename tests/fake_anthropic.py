@@ -7,7 +7,8 @@ any stop_reason (max_tokens, model_context_window_exceeded, refusal...) and `thi
 `capabilities` (a dict as the Models API returns it, see `capabilities`) is served with GET /v1/models/ID.
 
 Run by hand (for `hf-autoresearch run --agent claude` against it):
-    python tests/fake_anthropic.py --port 8765   then   ANTHROPIC_BASE_URL=http://127.0.0.1:8765 ANTHROPIC_API_KEY=k
+    python tests/fake_anthropic.py --port 8765 [--dump DIR]   then   ANTHROPIC_BASE_URL=http://127.0.0.1:8765
+    ANTHROPIC_API_KEY=test-key hf-autoresearch run ...   (--dump DIR keeps every request body as JSON)
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import json
 import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 API_KEY = "test-key"
 USAGE = {"input_tokens": 1000, "output_tokens": 100, "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0}
@@ -215,8 +217,18 @@ INTENT_EDITS = [
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="a fake Messages API editing the intent-categorization train.py")
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--dump", help="write each request body to DIR/request-NNN.json (to read what is sent)")
     args = parser.parse_args()
-    fake = FakeAnthropic(editing(INTENT_EDITS))
+    respond = editing(INTENT_EDITS)
+    if args.dump:
+        folder = Path(args.dump)
+        folder.mkdir(parents=True, exist_ok=True)
+
+        def respond(body, server, answer=respond):  # noqa: F811 (the editing conversation, plus a copy on disk)
+            (folder / f"request-{len(server.requests):03d}.json").write_text(json.dumps(body, indent=1))
+            return answer(body, server)
+
+    fake = FakeAnthropic(respond)
     fake.server.server_close()
     fake.server = ThreadingHTTPServer(("127.0.0.1", args.port), fake.server.RequestHandlerClass)
     print(f"fake Messages API on http://127.0.0.1:{args.port} (ANTHROPIC_API_KEY={API_KEY})", flush=True)

@@ -59,6 +59,15 @@ def _agent(name: str, tmp_path, url: str | None = None):
     return make_agent("optuna", seed=1, max_invalid_streak=2)
 
 
+def _spent(name: str, agent, context, fake) -> int:
+    """What proposing has used up so far, per agent: API requests, patches handed out, optuna trials asked."""
+    if name == "claude":
+        return len(fake.requests)
+    if name == "replay":
+        return len(agent._proposed)
+    return len(agent.study(context).trials)
+
+
 @pytest.mark.parametrize("name", ["replay", "optuna", "claude"])
 def test_every_agent_gives_up_after_its_invalid_streak(name, context, tmp_path, monkeypatch):
     monkeypatch.setenv("ANTHROPIC_API_KEY", API_KEY)
@@ -70,17 +79,22 @@ def test_every_agent_gives_up_after_its_invalid_streak(name, context, tmp_path, 
         new_str="EPOCHS = 4 ",
     )
     answers = scripted(message(edit), message(tool_use("finish_experiment", description="epochs 4")))
+    original = context.train_py.read_text()
     with FakeAnthropic(answers) as fake:
         agent = _agent(name, tmp_path, fake.url)
         context.history += [_invalid(1), _invalid(2)]  # from an earlier session: a resumed run starts afresh
         context.number = 3
         assert agent.propose(context) is not None
+        assert context.train_py.read_text() != original  # the proposal edited train.py ...
+        sent = _spent(name, agent, context, fake)
+        assert sent > 0  # ... and used something up, so the check below can fail
+        context.train_py.write_text(original)  # the loop resets the worktree to the best
         context.history += [_invalid(3), _invalid(4)]
         context.number = 5
-        sent = len(fake.requests)
         with pytest.raises(AgentGaveUp, match="exp-0003 to exp-0004"):
             agent.propose(context)
-        assert len(fake.requests) == sent  # giving up costs nothing
+        assert _spent(name, agent, context, fake) == sent  # giving up costs nothing
+        assert context.train_py.read_text() == original  # and edits nothing
 
 
 def test_replay_hands_each_patch_out_once_while_others_train(context, tmp_path):
@@ -99,7 +113,14 @@ def test_replay_hands_each_patch_out_once_while_others_train(context, tmp_path):
     assert agent.propose(context).details["patch"] == "0001-lr.patch"
 
 
-def test_make_agent_passes_the_options_on():
+def test_make_agent_passes_the_options_on(monkeypatch):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", API_KEY)
+    # the CLI leaves unset options out: the documented defaults (medium effort, adaptive thinking) must still apply
+    assert make_agent("claude").request_options() == {
+        "thinking": {"type": "adaptive", "display": "summarized"},
+        "output_config": {"effort": "medium"},
+    }
+    assert make_agent("claude", effort="high", thinking=2048).request_options()["output_config"] == {"effort": "high"}
     optuna = make_agent("optuna", seed=2, sampler="random", startup_trials=4, max_invalid_streak=0)
     assert (optuna.sampler_name, optuna.startup_trials, optuna.max_invalid_streak) == ("random", 4, 0)
     assert make_agent("optuna").max_invalid_streak == 5

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import pytest
@@ -24,23 +25,16 @@ from fake_anthropic import (
 from hf_autoresearch.agents.base import AgentGaveUp, InvalidProposal, ProposalContext
 from hf_autoresearch.agents.claude import AgentError, ClaudeAgent
 from hf_autoresearch.agents.editor import EDITOR_TOOL
-from hf_autoresearch.agents.pricing import DEFAULT_PRICES, load_prices, price_for, request_cost, usage_summary
+from hf_autoresearch.agents.pricing import cache_line, load_prices, price_for, request_cost, usage_summary
 from hf_autoresearch.cli import main
 from hf_autoresearch.errors import UserError
 from hf_autoresearch.ledger import ExperimentRecord, Ledger
 from hf_autoresearch.recipe import load_recipe
 
-SONNET = DEFAULT_PRICES["claude-sonnet-5-5"]  # the default model's prices
 EDITOR = EDITOR_TOOL["name"]
-
-
-def dollars(input_tokens=0, output_tokens=0, cache_read=0, cache_write=0, prices=SONNET) -> float:
-    return (
-        input_tokens * prices["input"]
-        + output_tokens * prices["output"]
-        + cache_read * prices["cache_read"]
-        + cache_write * prices["cache_write"]
-    ) / 1e6
+# Claude Sonnet 5.5 (the default model) at its list prices, worked out by hand: $2 input, $10 output per million
+# tokens, so a request of the fake server's default usage (1000 input, 100 output tokens) costs $0.003
+REQUEST = 0.003
 
 
 @pytest.fixture(autouse=True)
@@ -66,6 +60,20 @@ def context(tmp_path) -> ProposalContext:
         decision={"rule": "baseline", "noise": {"scores": [0.5, 0.52, 0.48], "seeds": [0, 1, 2], "std": 0.02}},
         summary={"training_seconds": 28.4, "num_steps": 35, "epochs": 0.41, "train_loss": 3.9, "peak_vram_mb": 0.0},
         peak_rss_mb=1234.0,
+        scores={"selection": {"accuracy": 0.5, "macro_f1": 0.41}},
+        trials=[{"selection": 0.5, "seed": 0}, {"selection": 0.52, "seed": 1}, {"selection": 0.48, "seed": 2}],
+        training={  # what the helper's callback recorded and the harness measured
+            "planned_steps": 300,
+            "completed_steps": 35,
+            "planned_epochs": 3,
+            "epochs": 0.41,
+            "final_loss": 2.1,
+            "learning_rate": 4.2e-5,
+            "samples_per_second": 41.2,
+            "first_step_seconds": 6.3,
+            "save_seconds": 0.8,
+            "points": [{"step": 10, "loss": 3.9}, {"step": 20, "loss": 3.1}, {"step": 30, "loss": 2.1}],
+        },
     )
     crash = ExperimentRecord(
         number=1, status="crash", description="Bigger head", reason="exited 1", log_tail="Traceback\nValueError: x"
@@ -150,12 +158,15 @@ def test_views_edits_reads_a_log_and_finishes(context):
         "finish_experiment",
         "read_experiment_log",
         "read_experiment_diff",
+        "read_experiment_curve",
     ]
     prompt = requests[0]["messages"][0]["content"]
     assert "| exp-0001 | crash |" in prompt and "ValueError: x" in prompt and before in prompt
     assert "must score above 0.5400 (best + threshold 0.0400)" in prompt
-    # the baseline's training facts: seconds, steps, epochs, train loss, peak memory (RSS on CPU)
-    assert "| exp-0000 | keep | 0.5000 | +0.0000 |  | 28 | 35 | 0.41 | 3.9000 | 1234 RSS | baseline |" in prompt
+    # the baseline's facts as the harness measured them: each run's score, the other metrics, steps of those
+    # planned, epochs, the loss curve, the learning rate reached, samples/s, start-up and save seconds, peak memory
+    row = "| exp-0000 | keep | 0.5000 (0.5000, 0.5200, 0.4800) | +0.0000 |  | macro_f1 0.4100 | 35/300 | 0.41/3 | "
+    assert row + "3.9 3.1 2.1 | 4.20e-05 | 41.2 | 6 | 1 | 1234 RSS | baseline |" in prompt
 
     assert proposal.usage == {
         "model": "claude-sonnet-5-5",
@@ -167,7 +178,8 @@ def test_views_edits_reads_a_log_and_finishes(context):
         "thinking_tokens": 0,
         "requests": 4,
     }
-    assert proposal.cost == pytest.approx(dollars(2900, 290, 4500, 2100))
+    # 2900 x $2 + 290 x $10 + 4500 x $0.10 (cache read) + 2100 x $2.50 (5-minute cache write), per million
+    assert proposal.cost == pytest.approx(0.0144)
     assert proposal.details["turns"] == 4 and "Let me look." in proposal.details["notes"]
 
 
@@ -191,7 +203,7 @@ def test_other_paths_and_create_are_refused_and_nothing_changes(context):
     assert "train.py is unchanged" in errors[3]["content"]
     # the model never finished: the turn limit makes the experiment invalid, with what it cost
     assert "--max-agent-turns 5" in str(err.value)
-    assert err.value.usage["requests"] == 5 and err.value.cost == pytest.approx(5 * dollars(1000, 100))
+    assert err.value.usage["requests"] == 5 and err.value.cost == pytest.approx(5 * REQUEST)
     assert (context.train_py.parent / "program.md").read_text() == program
     assert context.train_py.read_text() == before
 
@@ -250,17 +262,41 @@ def test_prices_can_be_overridden_and_unknown_models_need_one(tmp_path):
     table = load_prices(file)
     assert price_for("claude-sonnet-5-5", table)["output"] == 2.0
     assert price_for("claude-sonnet-5-5", table)["cache_write_1h"] == pytest.approx(2.4)  # 1.6x the 5-minute write
-    assert price_for("claude-sonnet-4-6", table)["input"] == 3.0  # an older Sonnet: the family's prices
-    assert price_for("claude-opus-5-5", table)["input"] == 4.0 and price_for("claude-opus-4-8", table)["input"] == 5.0
     assert price_for("claude-haiku-5-5-20261007", table) == table["claude-haiku-5-5"]  # a dated id
-    with pytest.raises(UserError, match="--agent-prices"):
-        price_for("some-other-model", table)
+    for unknown in ("some-other-model", "claude-sonnet-9", "claude-opus-4-9", "claude-haiku"):  # never by family
+        with pytest.raises(UserError, match="--agent-prices"):
+            price_for(unknown, table)
     file.write_text(json.dumps({"m": {"input": 1}}))
     with pytest.raises(UserError, match="must give input, output, cache_read, cache_write"):
         load_prices(file)
-    file.write_text(json.dumps({"m": {**SONNET, "tiers": [{"input": 1}]}}))
+    file.write_text(json.dumps({"m": {"input": 1, "output": 2, "cache_read": 0, "cache_write": 1, "tiers": [{}]}}))
     with pytest.raises(UserError, match="above_prompt_tokens"):
         load_prices(file)
+
+
+@pytest.mark.parametrize(
+    ("model", "published"),
+    [  # (input, output, cache read, 5-minute write, 1-hour write) in $ per million tokens, as published
+        ("claude-opus-5-5", (4, 20, 0.20, 5, 8)),
+        ("claude-sonnet-5-5", (2, 10, 0.10, 2.5, 4)),
+        ("claude-haiku-5-5", (0.10, 0.50, 0.01, 0.125, 0.20)),
+        ("claude-sonnet-5", (2, 10, 0.20, 2.5, 4)),  # a family fallback priced it $3 / $15
+        ("claude-opus-5", (5, 25, 0.50, 6.25, 10)),
+        ("claude-opus-4-8", (5, 25, 0.50, 6.25, 10)),
+        ("claude-opus-4-1-20250805", (15, 75, 1.50, 18.75, 30)),  # a family fallback priced it $5 / $25
+        ("claude-opus-4-20250514", (15, 75, 1.50, 18.75, 30)),
+        ("claude-opus-4-0", (15, 75, 1.50, 18.75, 30)),
+        ("claude-sonnet-4-6", (3, 15, 0.30, 3.75, 6)),
+        ("claude-haiku-4-5-20251001", (1, 5, 0.10, 1.25, 2)),
+        ("claude-3-5-haiku-20241022", (0.80, 4, 0.08, 1, 1.6)),  # a family fallback priced it $1 / $5
+        ("claude-3-haiku-20240307", (0.25, 1.25, 0.03, 0.30, 0.50)),
+    ],
+)
+def test_each_model_id_has_its_published_prices_and_a_dated_source(model, published):
+    prices = price_for(model, load_prices(None))
+    keys = ("input", "output", "cache_read", "cache_write", "cache_write_1h")
+    assert tuple(prices[k] for k in keys) == pytest.approx(published)
+    assert prices["source"].startswith("https://") and re.fullmatch(r"\d{4}-\d{2}-\d{2}", prices["checked"])
 
 
 LR_EDIT = {"old_str": "LEARNING_RATE = 5e-5 ", "new_str": "LEARNING_RATE = 2e-4 "}
@@ -294,7 +330,9 @@ def test_the_prompt_names_in_flight_work_the_preview_and_each_experiments_facts(
     system, prompt = fake.requests[0]["system"][0]["text"], fake.requests[0]["messages"][0]["content"]
     assert "max(0.01, 2 * 0.0300) = 0.0600" in system and "mean of both runs" not in system  # the loop's rule
     assert "must score above 0.5600" in prompt
-    assert "| exp-0002 | discard | 0.4900 | -0.0100 | -0.0100 (0.0400) | 29 | 36 | 0.42 | 3.7000 | 812 GPU |" in prompt
+    # no curve recorded (a train.py without the helper's callback): the summary's steps and average loss
+    assert "| exp-0002 | discard | 0.4900 | -0.0100 | -0.0100 (0.0400) |  | 36 | 0.42 | avg 3.7000 |" in prompt
+    assert "|  |  |  |  | 812 GPU | Cosine schedule |" in prompt
     assert '+LR_SCHEDULER = "cosine"' in prompt  # the latest diffs, inline
     flying = prompt.split("Being trained right now")[1]
     assert "do NOT propose" in flying and "exp-0003: Batch size 16" in flying and "+BATCH_SIZE = 16" in flying
@@ -367,7 +405,7 @@ def test_thinking_is_requested_sent_back_intact_counted_and_kept_in_the_notes(co
     }
     assert "[thinking] The learning rate is far too low" in proposal.details["notes"]
     assert proposal.usage["thinking_tokens"] == 1400 and proposal.usage["output_tokens"] == 1800
-    assert proposal.cost == pytest.approx(2 * dollars(1000, 900))  # thinking is billed as output
+    assert proposal.cost == pytest.approx(0.022)  # 2 x (1000 x $2 + 900 x $10): thinking is billed as output
 
 
 def test_check_drops_the_options_a_model_does_not_take(monkeypatch):
@@ -428,15 +466,18 @@ def test_cost_of_a_known_usage_record_is_pinned():
         "cache_creation_1h_input_tokens": 3000,
     }
     table = load_prices(None)
-    # 1000 x $2 + 2000 x $10 + 10000 x $0.20 + 1000 x $2.50 (5 min) + 3000 x $4 (1 h), per million tokens
-    assert request_cost(tokens, price_for("claude-sonnet-5-5", table)) == pytest.approx(0.0385)
+    # 1000 x $2 + 2000 x $10 + 10000 x $0.10 + 1000 x $2.50 (5 min) + 3000 x $4 (1 h), per million tokens
+    assert request_cost(tokens, price_for("claude-sonnet-5-5", table)) == pytest.approx(0.0375)
     haiku = price_for("claude-haiku-5-5", table)
-    assert request_cost(tokens, haiku) == pytest.approx(0.001925)  # a 15K-token prompt: $0.10 / $0.50
-    long = {**tokens, "cache_read_input_tokens": 100_000}  # 105K prompt tokens: $0.50 / $2.50 on every token
-    assert request_cost(long, haiku) == pytest.approx(
-        (1000 * 0.5 + 2000 * 2.5 + 100_000 * 0.05 + 1000 * 0.625 + 3000) / 1e6
-    )
+    # a 15K-token prompt: 1000 x $0.10 + 2000 x $0.50 + 10000 x $0.01 + 1000 x $0.125 + 3000 x $0.20
+    assert request_cost(tokens, haiku) == pytest.approx(0.001925)
+    long = {**tokens, "cache_read_input_tokens": 100_000}  # 105K prompt tokens: the higher tier on every token
+    # 1000 x $0.50 + 2000 x $2.50 + 100000 x $0.05 + 1000 x $0.625 + 3000 x $1
     assert request_cost(long, haiku) == pytest.approx(0.014125)
+    # Opus 4.1: 1000 x $15 + 2000 x $75 + 10000 x $1.50 + 1000 x $18.75 + 3000 x $30
+    assert request_cost(tokens, price_for("claude-opus-4-1", table)) == pytest.approx(0.28875)
+    # Haiku 3: 1000 x $0.25 + 2000 x $1.25 + 10000 x $0.03 + 1000 x $0.30 + 3000 x $0.50
+    assert request_cost(tokens, price_for("claude-3-haiku-20240307", table)) == pytest.approx(0.00485)
 
 
 def test_usage_summary_gives_cache_hit_rate_and_dollars_per_experiment():
@@ -465,6 +506,7 @@ def test_usage_summary_gives_cache_hit_rate_and_dollars_per_experiment():
         ("wrong-key", "claude-sonnet-5-5", "rejected the credentials"),
         (API_KEY, "claude-nonexistent-1-opus", "knows no model"),
         (None, "claude-sonnet-5-5", "needs an Anthropic API key"),
+        (API_KEY, "claude-sonnet-9", "no price known for model 'claude-sonnet-9'.*--agent-prices"),
     ],
 )
 def test_bad_credentials_or_model_stop_the_run_before_training(tmp_path, monkeypatch, capsys, key, model, message):
@@ -472,11 +514,11 @@ def test_bad_credentials_or_model_stop_the_run_before_training(tmp_path, monkeyp
         monkeypatch.delenv("ANTHROPIC_API_KEY")
     else:
         monkeypatch.setenv("ANTHROPIC_API_KEY", key)
-    with FakeAnthropic(scripted(message_never_sent())) as fake:
+    with FakeAnthropic(scripted(message_never_sent()), models=("claude-sonnet-5-5", "claude-sonnet-9")) as fake:
         monkeypatch.setenv("ANTHROPIC_BASE_URL", fake.url)
         args = ["run", str(RECIPE), "--agent", "claude", "--agent-model", model, "--run-dir", str(tmp_path / "runs")]
         assert main([*args, "--tag", "t", "--data", str(tmp_path / "no-data"), "--model", "m"]) == 2
-    assert message in capsys.readouterr().err
+    assert re.search(message, capsys.readouterr().err)
     assert not (tmp_path / "runs" / "t").exists() and fake.requests == []
 
 
@@ -511,13 +553,21 @@ def test_claude_run_end_to_end_records_edits_and_costs(
             "model": "claude-sonnet-5-5",
             "requests": 3,
         }
-        assert edited.agent_cost == pytest.approx(3 * dollars(1000, 100))
+        assert edited.agent_cost == pytest.approx(3 * REQUEST)
         assert invalid.status == "invalid" and "--max-agent-turns 3" in invalid.reason and invalid.commit == ""
-        assert invalid.agent_usage["requests"] == 3 and invalid.agent_cost == pytest.approx(3 * dollars(1000, 100))
+        assert invalid.agent_usage["requests"] == 3 and invalid.agent_cost == pytest.approx(3 * REQUEST)
         assert git(project, "status", "--porcelain") == ""
+        # what exp-0002 was told, through the real loop: the machine, and exp-0001's curve as the harness measured it
+        second = [r for r in fake.requests if len(r["messages"]) == 1][1]
+        assert "- accelerator: " in second["system"][0]["text"] and "CPU cores" in second["system"][0]["text"]
+        curve = edited.training
+        assert curve["planned_steps"] >= curve["completed_steps"] >= 1
+        assert len(curve["points"]) == curve["completed_steps"] // 10  # the recipe logs every 10 steps
+        assert curve["first_step_seconds"] > 0 and curve["save_seconds"] >= 0 and curve["samples_per_second"] > 0
+        row = next(line for line in second["messages"][0]["content"].splitlines() if line.startswith("| exp-0001 "))
+        assert f"| {curve['completed_steps']}/{curve['planned_steps']} |" in row
         out = capsys.readouterr().out
-        total = 6 * dollars(1000, 100)
-        assert f"agent cost ${total:.4f} over 2 proposals (${total / 2:.4f} an experiment): 6 requests" in out
+        assert "agent cost $0.0180 over 2 proposals ($0.0090 an experiment): 6 requests" in out
         assert "cache hit rate 0%; 6000 input, 600 output" in out
 
         # resumed with a dollar limit already spent: the run stops cleanly without a new experiment
@@ -525,3 +575,85 @@ def test_claude_run_end_to_end_records_edits_and_costs(
         assert main(["run", "--resume", "--max-agent-dollars", "0.015", "--max-experiments", "5", *common]) == 0
         assert len(Ledger(run_dir / "c1").records()) == 3 and len(fake.requests) == sent
         assert "--max-agent-dollars 0.015" in capsys.readouterr().out
+
+
+def test_finish_is_refused_while_an_earlier_call_of_the_same_answer_failed(context):
+    """[good edit, failing edit, finish] in one answer: the finish is refused and the model sees both results."""
+    before = context.train_py.read_text()
+    bad = {"old_str": "NO SUCH LINE", "new_str": "WARMUP = 0.0 "}
+    warmup = {"old_str": "WARMUP = 0.1 ", "new_str": "WARMUP = 0.0 "}
+    answers = [
+        message(
+            tool_use(EDITOR, command="str_replace", path="train.py", **LR_EDIT),
+            tool_use(EDITOR, command="str_replace", path="train.py", **bad),
+            tool_use("finish_experiment", description="lr 2e-4 and no warmup"),
+        ),
+        message(
+            tool_use(EDITOR, command="str_replace", path="train.py", **warmup),
+            tool_use("finish_experiment", description="lr 2e-4 and no warmup"),
+        ),
+    ]
+    with FakeAnthropic(scripted(*answers)) as fake:
+        proposal = agent_for(fake).propose(context)
+    assert len(fake.requests) == 2  # the first finish did not end the proposal
+    first = results(fake.requests[1])
+    assert [r.get("is_error", False) for r in first] == [False, True, True]
+    assert "old_str was not found" in first[1]["content"]
+    assert "finish_experiment refused" in first[2]["content"] and "str_replace" in first[2]["content"]
+    after = before.replace("LEARNING_RATE = 5e-5 ", "LEARNING_RATE = 2e-4 ").replace("WARMUP = 0.1 ", "WARMUP = 0.0 ")
+    assert proposal.description == "lr 2e-4 and no warmup" and context.train_py.read_text() == after
+
+
+def test_a_refusal_never_runs_a_tool(context):
+    """stop_reason refusal with an edit and a finish: nothing is edited, the experiment is invalid."""
+    before = context.train_py.read_text()
+    refused = message(
+        tool_use(EDITOR, command="str_replace", path="train.py", **LR_EDIT),
+        tool_use("finish_experiment", description="lr 2e-4"),
+        stop_reason="refusal",
+    )
+    with FakeAnthropic(scripted(refused)) as fake, pytest.raises(InvalidProposal, match="refusal") as err:
+        agent_for(fake).propose(context)
+    assert context.train_py.read_text() == before and len(fake.requests) == 1
+    assert err.value.usage["requests"] == 1
+
+
+def test_the_dollar_cap_counts_the_proposals_other_workers_are_training(context):
+    """Two workers: the proposal in flight is not in the ledger yet, but its dollars are spent."""
+    context.in_flight = [{"experiment": "exp-0002", "description": "x", "diff": "", "agent_cost": 0.006}]
+    context.number = 3
+    with FakeAnthropic(scripted(message_never_sent())) as fake:
+        assert agent_for(fake, max_dollars=0.006).propose(context) is None
+        assert fake.requests == []
+
+
+def test_prompt_caching_that_cannot_work_is_said_once(context):
+    finish = [
+        message(tool_use(EDITOR, command="str_replace", path="train.py", **LR_EDIT)),
+        message(tool_use("finish_experiment", description="lr 2e-4")),
+    ]
+    original = context.train_py.read_text()
+    lines: list[str] = []
+    # Haiku 4.5 caches nothing shorter than 4096 tokens; the tools and system prompt are about half of that
+    with FakeAnthropic(scripted(*finish)) as fake:
+        agent = ClaudeAgent(base_url=fake.url, log=lines.append, model="claude-haiku-4-5")
+        proposal = agent.propose(context)
+    note = proposal.details["cache_note"]
+    assert note.startswith("off: the cached prefix") and "minimum cacheable length (4096 tokens)" in note
+    assert 1000 < proposal.details["prefix_tokens"] < 4096
+    # a model whose minimum is not known: the second proposal should read the prefix from the cache, and did not
+    lines.clear()
+    with FakeAnthropic(editing([("LEARNING_RATE = 5e-5 ", "LEARNING_RATE = 2e-4 ")])) as fake:
+        agent = ClaudeAgent(base_url=fake.url, log=lines.append)
+        records = []
+        for number in (2, 3, 4):
+            context.train_py.write_text(original)
+            context.number = number
+            proposal = agent.propose(context)
+            records.append(
+                ExperimentRecord(number, "discard", "x", proposal=proposal.details, agent_usage=proposal.usage)
+            )
+    assert "cache_note" not in records[0].proposal and records[1].proposal["cache_note"].startswith("missed")
+    assert sum("prompt caching missed" in line for line in lines) == 1  # said once in the log
+    assert cache_line(records) == f"prompt caching {records[2].proposal['cache_note']} (2 of 3 proposals)"
+    assert cache_line(records[:1]) is None

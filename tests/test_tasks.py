@@ -12,6 +12,7 @@ from runs import record_baseline, run_loop, start_run
 
 from hf_autoresearch.agents import Agent, Proposal
 from hf_autoresearch.agents.optuna_agent import OptunaAgent
+from hf_autoresearch.agents.prompts import rule_text
 from hf_autoresearch.cli import main
 from hf_autoresearch.ledger import Ledger
 from hf_autoresearch.options import VERSION
@@ -244,6 +245,10 @@ def test_the_agent_is_told_the_rule_and_shown_the_best_model_on_training_rows(ba
     # the gain the t-test needs, written as z * sigma for the prompt (docs/keep-rule.md)
     assert context.rule["threshold"] == pytest.approx(context.rule["z"] * context.rule["noise_std"])
     assert context.rule["false_keep_rate"] == 0.01 and context.rule["threshold"] > 0
+    # the wording the claude agent gets, from the rule as the loop passes it (not rebuilt from the ledger)
+    text = rule_text(context.rule)
+    assert "one-sided t-test" in text and "false-keep rate of 0.01" in text
+    assert f"{context.rule['threshold']:.4f}" in text
     train = [json.loads(line)["sentence"] for line in (run.splits / "train" / "train.jsonl").open()]
     evaluation = {
         json.loads(line)["sentence"] for s in ("selection", "holdout") for line in (run.splits / f"{s}.jsonl").open()

@@ -62,15 +62,15 @@ def make_agent(name: str, **options) -> Agent:
             max_invalid_streak=streak,
         )
     if name == "claude":
-        from hf_autoresearch.agents.claude import DEFAULT_MAX_TURNS, DEFAULT_MODEL, ClaudeAgent
+        from hf_autoresearch.agents.claude import DEFAULT_EFFORT, DEFAULT_MAX_TURNS, DEFAULT_MODEL, ClaudeAgent
 
         return ClaudeAgent(
             model=options.get("agent_model") or DEFAULT_MODEL,
             max_turns=options.get("max_agent_turns") or DEFAULT_MAX_TURNS,
             max_dollars=options.get("max_agent_dollars"),
             prices=options.get("agent_prices"),
-            effort=options.get("effort"),
-            thinking=options.get("thinking"),
+            effort=options.get("effort") or DEFAULT_EFFORT,  # the documented defaults, also when the CLI gives none
+            thinking=options.get("thinking") or "adaptive",
             max_invalid_streak=streak,
             **({"log": options["log"]} if options.get("log") else {}),
         )

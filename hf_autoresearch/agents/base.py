@@ -29,6 +29,8 @@ class ProposalContext:
     in_flight: list[dict] = field(default_factory=list)
     # the current best model on a few fixed TRAINING rows: [{"input": str, "prediction": str, "reference": str}]
     preview: list[dict] = field(default_factory=list)
+    # the machine a trial trains on (executors/machine.py): device, GPUs, bf16, CPU cores and threads, RAM, workers
+    machine: dict = field(default_factory=dict)
 
 
 @dataclass

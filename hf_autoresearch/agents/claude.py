@@ -5,22 +5,26 @@ The model sees the recipe, the keep rule and the run (see prompts.py); it edits 
 one-line description. Tokens and dollars are counted per request (pricing.py); the model's text and thinking
 summaries go to the ledger's `notes`. ANTHROPIC_API_KEY and ANTHROPIC_BASE_URL are read by the SDK, as usual.
 
-What stops it: a response cut off at max_tokens is never executed (it is asked again, shorter; twice in a row
-makes the experiment invalid), a full context window or a refusal makes it invalid, `--max-agent-dollars` stops
+What it says is what trains: the tool calls of one answer run in order, and `finish_experiment` is refused (an
+error result the model reads) while an earlier call of the same answer failed, so a half-applied edit is never
+trained under a description that claims all of it. What stops it: a response cut off at max_tokens is never
+executed (it is asked again, shorter; twice in a row makes the experiment invalid), a full context window makes it
+invalid, and so does a refusal (checked before any of its tool calls runs), `--max-agent-dollars` stops
 the run, and so do `max_invalid_streak` invalid experiments in a row (AgentGaveUp, resumable).
 """
 
 from __future__ import annotations
 
+import json
 import statistics
 from datetime import datetime
 from pathlib import Path
 
 from hf_autoresearch.agents.base import DEFAULT_MAX_INVALID_STREAK, Agent, InvalidProposal, Proposal, ProposalContext
 from hf_autoresearch.agents.editor import ToolError, TrainPyEditor
-from hf_autoresearch.agents.pricing import Usage, load_prices, price_for
+from hf_autoresearch.agents.pricing import Usage, load_prices, min_cacheable_tokens, price_for
 from hf_autoresearch.agents.prompts import system_prompt, task_prompt
-from hf_autoresearch.agents.tools import TOOLS, run_tool
+from hf_autoresearch.agents.tools import FINISH_TOOL, TOOLS, run_tool
 from hf_autoresearch.errors import UserError
 
 DEFAULT_MODEL = "claude-sonnet-5-5"
@@ -49,6 +53,7 @@ class AgentError(UserError):
 class ClaudeAgent(Agent):
     name = "claude"
     uses_preview = True  # the loop computes the best model's predictions on training rows for it
+    uses_machine = True  # ... and probes the machine a trial trains on
 
     def __init__(
         self,
@@ -77,13 +82,21 @@ class ClaudeAgent(Agent):
         self.model = model
         self.max_turns = max_turns
         self.max_dollars = max_dollars
-        self.prices = price_for(model, prices if isinstance(prices, dict) else load_prices(prices))
+        try:  # a model with no price is refused by check(), after the API said whether it knows the model at all
+            self.prices, self._unpriced = (
+                price_for(model, prices if isinstance(prices, dict) else load_prices(prices)),
+                None,
+            )
+        except UserError as err:
+            self.prices, self._unpriced = {}, err
         self.effort = effort
         self.thinking = thinking
         self.max_tokens = max_tokens
         self.max_invalid_streak = max_invalid_streak
         self.log = log
         self.client = anthropic.Anthropic(max_retries=max_retries, base_url=base_url)
+        self._proposals = 0  # proposals that reached the API, by this object
+        self._cache_noted = False  # a prompt caching problem is logged once
 
     # --- before any training -----------------------------------------------------------------------
     def check(self) -> None:
@@ -107,6 +120,8 @@ class ClaudeAgent(Agent):
             raise AgentError(f"the Anthropic API knows no model {self.model!r}; pick another --agent-model") from err
         except anthropic.APIError as err:
             raise AgentError(f"cannot reach the Anthropic API at {client.base_url}: {_message(err)}") from err
+        if self._unpriced is not None:
+            raise self._unpriced
         capabilities = getattr(info, "capabilities", None)
         if capabilities is not None:  # send only what this model takes, instead of a 400 on every request
             if self.effort and not getattr(getattr(capabilities.effort, self.effort, None), "supported", False):
@@ -120,7 +135,10 @@ class ClaudeAgent(Agent):
 
     # --- one proposal ------------------------------------------------------------------------------
     def propose(self, context: ProposalContext) -> Proposal | None:
-        spent = sum(r.agent_cost for r in context.history)
+        if self._unpriced is not None:  # never spend what cannot be counted
+            raise self._unpriced
+        # what the recorded experiments cost, and the proposals other workers are training now (not recorded yet)
+        spent = sum(r.agent_cost for r in context.history) + sum(e.get("agent_cost") or 0.0 for e in context.in_flight)
         if self.max_dollars is not None and spent >= self.max_dollars:
             self.log(f"the claude agent has spent ${spent:.2f} of --max-agent-dollars {self.max_dollars:g}; stopping")
             return None
@@ -131,6 +149,7 @@ class ClaudeAgent(Agent):
         details: dict = {"agent": self.name, "model": self.model, "cache_ttl": ttl}
         cache = {"type": "ephemeral", "ttl": ttl} if ttl != "5m" else {"type": "ephemeral"}
         system = [{"type": "text", "text": system_prompt(context, self.max_turns), "cache_control": cache}]
+        details["prefix_tokens"] = prefix = estimate_tokens(json.dumps(TOOLS) + system[0]["text"])
         messages: list[dict] = [{"role": "user", "content": task_prompt(context)}]
         notes: list[str] = []
         truncated = 0
@@ -143,7 +162,9 @@ class ClaudeAgent(Agent):
             if self.max_dollars is not None and spent + usage.cost >= self.max_dollars:
                 raise invalid(f"--max-agent-dollars {self.max_dollars:g} reached during the proposal")
             response = self._create(system, messages, invalid)
-            usage.add(response.usage)
+            tokens = usage.add(response.usage)
+            if turn == 1:
+                self._check_cache(details, prefix, tokens)
             notes += _notes(response.content)
             if response.stop_reason == "model_context_window_exceeded":
                 raise invalid("the conversation filled the model's context window; its last tool calls were not run")
@@ -157,16 +178,28 @@ class ClaudeAgent(Agent):
                 ]
                 continue
             truncated = 0
+            if response.stop_reason == "refusal":  # before any tool runs: a declined answer edits nothing
+                raise invalid(
+                    "the model declined to propose an edit (stop_reason refusal); none of its tool calls was run"
+                )
             if response.content:  # an empty assistant turn would be rejected by the API
                 messages.append({"role": "assistant", "content": [block.to_dict() for block in response.content]})
             results: list[dict] = []
+            failed: list[str] = []  # the tool calls of this answer that failed: a finish must wait for their fix
             for block in response.content:
                 if block.type != "tool_use":
                     continue
                 try:
+                    if block.name == FINISH_TOOL["name"] and failed:
+                        raise ToolError(
+                            f"finish_experiment refused: {len(failed)} earlier tool call(s) of this answer failed "
+                            f"({'; '.join(failed)}), so train.py may not hold what you describe. Read the errors, "
+                            "fix the edit, then call finish_experiment again"
+                        )
                     text, description = run_tool(block.name, block.input, editor, context)
                 except ToolError as err:
                     self.log(f"  claude: {block.name} {_brief(block.input)} -> refused: {err}")
+                    failed.append(f"{block.name} {_brief(block.input)}".strip())
                     results.append(
                         {"type": "tool_result", "tool_use_id": block.id, "content": str(err), "is_error": True}
                     )
@@ -176,10 +209,33 @@ class ClaudeAgent(Agent):
                     details.update(turns=turn, notes=_join(notes))
                     return Proposal(description, details, usage.as_dict(), usage.cost)
                 results.append({"type": "tool_result", "tool_use_id": block.id, "content": text})
-            if response.stop_reason == "refusal":
-                raise invalid("the model declined to propose an edit (stop_reason refusal)")
             messages.append({"role": "user", "content": results or [{"type": "text", "text": NUDGE}]})
         raise invalid(f"the model did not call finish_experiment within --max-agent-turns {self.max_turns}")
+
+    def _check_cache(self, details: dict, prefix: int, tokens: dict) -> None:
+        """Note (in the details, and once in the log) when the cached prefix (tools and system prompt) is not cached:
+        shorter than the model's minimum cacheable length, it is billed as plain input in every proposal."""
+        details["prefix_cache_read"] = tokens["cache_read_input_tokens"]
+        minimum = min_cacheable_tokens(self.model)
+        note = None
+        if minimum is not None and prefix < minimum:
+            note = (
+                f"off: the cached prefix (tools and system prompt, ~{prefix} tokens) is shorter than {self.model}'s "
+                f"minimum cacheable length ({minimum} tokens), so every proposal pays it at the input price"
+            )
+        elif self._proposals and not tokens["cache_read_input_tokens"]:  # an earlier proposal should have cached it
+            note = (
+                f"missed: the cached prefix (tools and system prompt, ~{prefix} tokens) was not read from the cache "
+                f"at the start of this proposal; it may be shorter than {self.model}'s minimum cacheable length, or "
+                "the cache expired between proposals"
+            )
+        self._proposals += 1
+        if note is None:
+            return
+        details["cache_note"] = note
+        if not self._cache_noted:
+            self._cache_noted = True
+            self.log(f"  claude: prompt caching {note}")
 
     def request_options(self) -> dict:
         """The thinking and effort options sent with every request (none when the model's default is wanted)."""
@@ -216,6 +272,11 @@ class ClaudeAgent(Agent):
                 f"the Anthropic API kept failing after {self.client.max_retries} retries ({_message(err)}); nothing "
                 "was recorded for this experiment: continue later with --resume"
             ) from err
+
+
+def estimate_tokens(text: str) -> int:
+    """A rough token count (about 4 characters a token for English and code), for notes, never for billing."""
+    return len(text) // 4
 
 
 def cache_ttl(context: ProposalContext) -> str:

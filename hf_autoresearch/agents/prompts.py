@@ -1,10 +1,14 @@
 """What the claude agent is told: a stable system prompt (cached) and a task prompt rebuilt every experiment.
 
-The task prompt holds the run as the model needs it to choose the next edit, like the results table and diffs
-autoresearch's agent keeps in its own context: the keep rule and the score to beat now, a table of every
-experiment with its training facts (seconds, steps, epochs, train loss, peak memory from summary.json), the diffs
-of the latest experiments, the logs of recent failures, the experiments other workers are training right now,
-a preview of the best model's predictions on a few training rows, and the current best train.py.
+The system prompt holds the rules, the keep rule, the machine the trials train on (accelerator, precision, CPU
+threads, RAM, how many trials share it) and the recipe's program.md. The task prompt holds the run as a researcher
+reads it after each training: the score to beat, a table of experiments with what the harness measured (per-run
+scores of repeated trainings, the other metrics of the frozen evaluation, steps done of those planned, the loss
+curve in a few points, the learning rate reached, samples a second, start-up and save seconds, peak memory), the
+diffs of the latest experiments, the logs of recent failures, the full reasons of recent invalid proposals, the
+agent's own notes on its latest proposals, the experiments other workers are training, a preview of the best model
+on a few training rows, and the current best train.py. Its size stays bounded as a run grows: the table keeps the
+latest keeps and the latest rows and sums up the others in one line (read_experiment_curve reaches any of them).
 """
 
 from __future__ import annotations
@@ -13,13 +17,21 @@ import json
 from pathlib import Path
 
 from hf_autoresearch.agents.base import ProposalContext
-from hf_autoresearch.ledger import experiment_id
+from hf_autoresearch.ledger import ExperimentRecord, experiment_id
 
 LOG_TAIL_LINES = 40  # of each recent failure
 RECENT_FAILURES = 3
 RECENT_DIFFS = 3  # latest experiments whose diff is shown inline; read_experiment_diff reaches the others
+RECENT_INVALID = 3  # latest invalid proposals whose full reason is shown
+RECENT_NOTES = 3  # latest proposals whose notes (the agent's own reasoning) are shown
+NOTE_CHARS = 700  # of each of those notes (the end of it: the conclusion)
+REASON_LINES = 30
 DIFF_LINES = 60
-TABLE_ROWS = 60  # the kept experiments plus the latest ones, when a run grows long
+TABLE_KEEPS = 15  # the latest kept experiments always have a row ...
+TABLE_LATEST = 25  # ... and so do the latest experiments; the others are summed up in one line
+CURVE_CELL_POINTS = 5  # loss values shown in a row (first, last and evenly between)
+OTHER_METRICS = 3  # metrics besides the deciding one, per row
+DESCRIPTION_CHARS = 160
 PREVIEW_CHARS = 300
 
 
@@ -34,7 +46,7 @@ def keep_rule(context: ProposalContext) -> dict:
     noise = (baseline.decision.get("noise") or {}) if baseline else {}
     rule = {
         "min_delta": float(run.get("min_delta", metric.min_delta)),
-        "z": float(run.get("noise_z", metric.noise_z)),
+        "z": float(run.get("noise_z") or metric.noise_z),  # a run made before the t-test rule
         "noise_std": float(noise.get("std", 0.0)),
         "confirm": bool(run.get("confirm", True)),
         "direction": metric.direction,
@@ -45,9 +57,38 @@ def keep_rule(context: ProposalContext) -> dict:
 
 
 def rule_text(rule: dict) -> str:
+    """The keep rule in words, with the numbers that hold for the next candidate on the current best."""
+    if "false_keep_rate" not in rule:  # a run made before the t-test rule (docs/keep-rule.md)
+        return _old_rule_text(rule)
+    better = "higher" if rule.get("direction", "maximize") == "maximize" else "lower"
+    n = 3 if rule.get("confirm", True) else 1
+    text = (
+        f"A candidate is kept only if a one-sided t-test says it is {better} than the best, at a false-keep rate of "
+        f"{rule['false_keep_rate']:g} (an edit with no effect is kept at most that often). The best's score is the "
+        f"mean of runs that decided nothing (a keep is retrained with fresh seeds before it becomes the bar). "
+    )
+    if n > 1:
+        text += (
+            "A candidate's first run must clear a screen; then it trains twice more with fresh seeds, and the mean of "
+            "its 3 runs "
+        )
+    else:
+        text += "A candidate's one run "
+    text += (
+        f"must beat the best by more than {rule.get('threshold', 0):.4f} now (the t quantile times the seed noise "
+        f"sigma {rule.get('noise_std', 0):.4f}, pooled from repeated runs near the best with {rule.get('df', 0)} "
+        f"degrees of freedom, times sqrt(1/n + 1/m))"
+    )
+    if rule.get("min_delta"):
+        text += f", and by at least min_delta {rule['min_delta']:g}"
+    return text + ". A lucky seed is not a win."
+
+
+def _old_rule_text(rule: dict) -> str:
     better = "higher" if rule.get("direction", "maximize") == "maximize" else "lower"
     runs = rule.get("baseline_runs")
-    sigma = f"the std of the baseline trained {runs} times with other seeds" if runs else "the seed noise std"
+    times = "once" if runs == 1 else f"{runs} times"
+    sigma = f"the std of the baseline trained {times} with other seeds" if runs else "the seed noise std"
     text = (
         f"A candidate is kept only if its score is {better} than the best by more than the threshold "
         f"max(min_delta, z * sigma) = max({rule.get('min_delta', 0):g}, {rule.get('z', 0):g} * "
@@ -86,10 +127,16 @@ Rules:
   (experiment.output_dir()); the model must stay loadable with from_pretrained, tokenizer saved beside it.
 - One idea per experiment, so its result can be attributed. Read the history: do not repeat a discarded idea
   unchanged; build on what was kept; fix what crashed; do not propose what another worker is training now.
-  read_experiment_log shows an earlier experiment's training log, read_experiment_diff its edit.
+  read_experiment_log shows an earlier experiment's training log, read_experiment_diff its edit,
+  read_experiment_curve its full loss curve, schedule, every metric, per-run scores and your notes on it.
 - You have at most {max_turns} tool turns. When train.py holds your edit, call finish_experiment.
 
 The keep rule: {rule_text(keep_rule(context))}
+
+The machine each trial trains on (measured when this session of the run started):
+{machine_text(context.machine)}
+Timings: program.md carries no machine-specific numbers; the history table's steps, samples a second and start-up
+seconds are measured on this machine, by the harness.
 
 The recipe:
 - name: {recipe.name} ({recipe.task}): {recipe.description}
@@ -115,8 +162,12 @@ def task_prompt(context: ProposalContext) -> str:
         f"This is {experiment_id(context.number)}. The best so far: {best.experiment}, selection {metric} "
         f"{best.selection:.4f}. To be kept, this experiment must score {above} {target:.4f} (best "
         f"{'+' if sign > 0 else '-'} threshold {rule.get('threshold', 0.0):.4f}).",
-        'History (baseline first; "vs best" is the difference to the current best; "gain (thr.)" what the '
-        "keep rule saw then; training facts come from train.py's summary.json):\n\n" + history_table(context),
+        "History (baseline first). Columns: selection is the deciding score (the mean over runs, each run's score "
+        'in brackets when it was trained more than once); "vs best" the difference to the current best; "gain '
+        '(thr.)" what the keep rule saw then; "other metrics" the rest of the frozen evaluation; "steps" completed '
+        'of planned (how far into the learning-rate schedule it got); "loss curve" the logged training loss from '
+        'first to last; "lr" the learning rate reached; "start s" launch to the first step; "save s" last step to '
+        "the saved model. Measured by the harness:\n\n" + history_table(context),
     ]
     diffs = [r for r in context.history if r.diff and r.number > 0][-RECENT_DIFFS:]
     if diffs:
@@ -133,6 +184,19 @@ def task_prompt(context: ProposalContext) -> str:
                 "\n```\n"
                 for r in failures
             )
+        )
+    invalid = [r for r in context.history if r.status == "invalid"][-RECENT_INVALID:]
+    if invalid:
+        sections.append(
+            "Recent invalid proposals (never trained), with their full reasons:\n"
+            + "".join(f"\n{r.experiment}: {clip(r.reason, REASON_LINES)}\n" for r in invalid)
+        )
+    noted = [r for r in context.history if (r.proposal or {}).get("notes")][-RECENT_NOTES:]
+    if noted:
+        sections.append(
+            "Your own notes when you proposed the latest experiments (the end of each; read_experiment_curve has "
+            "them in full):\n"
+            + "".join(f"\n{r.experiment} ({r.status}): {ending(r.proposal['notes'], NOTE_CHARS)}\n" for r in noted)
         )
     if context.in_flight:
         sections.append(
@@ -162,39 +226,120 @@ def task_prompt(context: ProposalContext) -> str:
 
 
 def history_table(context: ProposalContext) -> str:
-    best = context.best
-    header = "| experiment | status | selection | vs best | gain (thr.) | train s | steps | epochs | train loss | "
-    header += "peak MB | description |"
-    rows = [header, "|" + "---|" * 11]
-    records = context.history
-    if len(records) > TABLE_ROWS:
-        latest = {r.number for r in records[-(TABLE_ROWS // 2) :]}
-        records = [r for r in records if r.status == "keep" or r.number in latest]
-        rows.append(f"| ... | {len(context.history) - len(records)} older discarded or failed rows omitted |")
+    header = (
+        "| experiment | status | selection | vs best | gain (thr.) | other metrics | steps | epochs | loss curve "
+        "| lr | samples/s | start s | save s | peak MB | description |"
+    )
+    rows = [header, "|" + "---|" * 15]
+    records, omitted = table_records(context.history)
+    if omitted:
+        rows.append(f"| ... | {omitted_summary(omitted)} |")
+    metric = context.recipe.metric.name
     for r in records:
-        score = "" if r.selection is None else f"{r.selection:.4f}"
-        delta = "" if r.selection is None or best.selection is None else f"{r.selection - best.selection:+.4f}"
-        gain = r.decision.get("gain")
-        decided = "" if gain is None else f"{gain:+.4f} ({r.decision.get('threshold', 0.0):.4f})"
-        s = r.summary or {}
-        peak = s.get("peak_vram_mb") or 0.0
-        memory = f"{peak:.0f} GPU" if peak else (f"{r.peak_rss_mb:.0f} RSS" if r.peak_rss_mb else "")
-        why = f" ({r.reason.splitlines()[0][:160]})" if r.reason else ""
-        cells = [
-            r.experiment,
-            r.status,
-            score,
-            delta,
-            decided,
-            number(s.get("training_seconds", r.train_seconds or None), "{:.0f}"),
-            number(s.get("num_steps"), "{:.0f}"),
-            number(s.get("epochs"), "{:.2f}"),
-            number(s.get("train_loss"), "{:.4f}"),
-            memory,
-            one_line(r.description) + why,
-        ]
-        rows.append("| " + " | ".join(cells) + " |")
+        rows.append("| " + " | ".join(history_cells(r, context.best, metric)) + " |")
     return "\n".join(rows)
+
+
+def table_records(records: list[ExperimentRecord]) -> tuple[list[ExperimentRecord], list[ExperimentRecord]]:
+    """(the rows shown, the rows summed up): the baseline, the latest keeps and the latest experiments."""
+    if len(records) <= TABLE_KEEPS + TABLE_LATEST:
+        return list(records), []
+    keeps = [r for r in records if r.status == "keep"]
+    shown = {id(records[0])} | {id(r) for r in keeps[-TABLE_KEEPS:]} | {id(r) for r in records[-TABLE_LATEST:]}
+    return [r for r in records if id(r) in shown], [r for r in records if id(r) not in shown]
+
+
+def omitted_summary(omitted: list[ExperimentRecord]) -> str:
+    counts: dict[str, int] = {}
+    for r in omitted:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    scores = [r.selection for r in omitted if r.selection is not None]
+    spread = f"; their selection ranged {min(scores):.4f} to {max(scores):.4f}" if scores else ""
+    numbers = f"{omitted[0].experiment} to {omitted[-1].experiment}" if len(omitted) > 1 else omitted[0].experiment
+    return (
+        f"{len(omitted)} older rows not shown ({numbers}: "
+        + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+        + f"){spread}; read_experiment_curve and read_experiment_diff reach any of them"
+    )
+
+
+def history_cells(r: ExperimentRecord, best: ExperimentRecord, metric: str) -> list[str]:
+    score = "" if r.selection is None else f"{r.selection:.4f}"
+    runs = [t.get("selection") for t in r.trials if isinstance(t, dict) and t.get("selection") is not None]
+    if len(runs) > 1:
+        score += " (" + ", ".join(f"{v:.4f}" for v in runs) + ")"
+    delta = "" if r.selection is None or best.selection is None else f"{r.selection - best.selection:+.4f}"
+    gain = r.decision.get("gain")
+    decided = "" if gain is None else f"{gain:+.4f} ({r.decision.get('threshold', 0.0):.4f})"
+    others = [
+        f"{name} {value:.4f}"
+        for name, value in (r.scores.get("selection") or {}).items()
+        if name != metric and isinstance(value, int | float) and not isinstance(value, bool)
+    ][:OTHER_METRICS]
+    s, t = r.summary or {}, r.training or {}
+    steps = t.get("completed_steps", s.get("num_steps"))
+    planned = t.get("planned_steps")
+    steps_cell = number(steps, "{:.0f}") + (f"/{planned}" if isinstance(planned, int) and planned > 0 else "")
+    epochs = number(t.get("epochs", s.get("epochs")), "{:.2f}")
+    if isinstance(t.get("planned_epochs"), int | float) and epochs:
+        epochs += f"/{t['planned_epochs']:g}"
+    peak = s.get("peak_vram_mb") or 0.0
+    memory = f"{peak:.0f} GPU" if peak else (f"{r.peak_rss_mb:.0f} RSS" if r.peak_rss_mb else "")
+    why = f" ({clip_chars(r.reason.splitlines()[0], DESCRIPTION_CHARS)})" if r.reason else ""
+    return [
+        r.experiment,
+        r.status,
+        score,
+        delta,
+        decided,
+        ", ".join(others),
+        steps_cell,
+        epochs,
+        loss_cell(t, s),
+        number(t.get("learning_rate"), "{:.2e}"),
+        number(t.get("samples_per_second"), "{:.1f}"),
+        number(t.get("first_step_seconds"), "{:.0f}"),
+        number(t.get("save_seconds"), "{:.0f}"),
+        memory,
+        clip_chars(one_line(r.description), DESCRIPTION_CHARS) + why,
+    ]
+
+
+def loss_cell(training: dict, summary: dict) -> str:
+    """The logged loss at a few evenly spaced points, first to last; else the Trainer's average loss."""
+    losses = [p["loss"] for p in training.get("points", []) if isinstance(p.get("loss"), int | float)]
+    if not losses:
+        return number(summary.get("train_loss"), "avg {:.4f}")
+    if len(losses) > CURVE_CELL_POINTS:
+        step = (len(losses) - 1) / (CURVE_CELL_POINTS - 1)
+        losses = [losses[round(i * step)] for i in range(CURVE_CELL_POINTS)]
+    return " ".join(f"{v:.3g}" for v in losses)
+
+
+def machine_text(facts: dict) -> str:
+    """The machine facts (executors/machine.py) as a few lines of the system prompt."""
+    if not facts:
+        return "- not known"
+    gpus = facts.get("gpus") or []
+    if gpus:
+        names = ", ".join(f"{g['name']} ({g['memory_gb']:g} GB, compute capability {g['capability']})" for g in gpus)
+        device = f"CUDA, {len(gpus)} GPU{'s' if len(gpus) > 1 else ''} visible to each trial: {names}"
+    else:
+        device = {"mps": "Apple MPS", "cpu": "CPU only (no GPU)"}.get(facts.get("device"), str(facts.get("device")))
+    precision = f"bf16 {'yes' if facts.get('bf16') else 'no'}, fp16 {'yes' if facts.get('fp16') else 'no'}"
+    workers = facts.get("workers", 1)
+    threads = facts.get("threads_per_trial")
+    share = f"{threads} threads for each trial" if threads else "all of them for the trial" if workers == 1 else ""
+    cpus = f"{facts.get('cpu_cores')} CPU cores" + (f", {share}" if share else "")
+    shared = "one trial at a time" if workers == 1 else f"{workers} trials at once share it (one a slot)"
+    lines = [
+        f"- accelerator: {device}; {precision}",
+        f"- CPU: {cpus}; RAM {facts.get('ram_gb')} GB",
+        f"- executor: {facts.get('executor')}, {shared}; torch {facts.get('torch', '?')}",
+    ]
+    if facts.get("note"):
+        lines.append(f"- note: {facts['note']}")
+    return "\n".join(lines)
 
 
 # --- helpers -----------------------------------------------------------------------------------------------
@@ -229,6 +374,16 @@ def number(value, fmt: str) -> str:
 
 def one_line(text: str) -> str:
     return " ".join(str(text).split())
+
+
+def clip_chars(text: str, chars: int) -> str:
+    return text if len(text) <= chars else text[: chars - 3] + "..."
+
+
+def ending(text: str, chars: int) -> str:
+    """The last `chars` characters of `text` on one line (a note's conclusion is at its end)."""
+    text = one_line(text)
+    return text if len(text) <= chars else "..." + text[-(chars - 3) :]
 
 
 def short(value) -> str:

@@ -190,6 +190,7 @@ def _note_runs(record: ExperimentRecord, runs: list[TrialResult], scored: list[T
     main = scored[0] if scored else runs[0]
     record.trials = [r.to_dict() for r in runs]
     record.summary, record.train_seconds, record.peak_rss_mb = main.summary, main.process_seconds, main.peak_rss_mb
+    record.training = main.training
     record.timings.update(
         process=sum(r.process_seconds for r in runs),
         eval_selection=sum(r.eval_seconds for r in runs),

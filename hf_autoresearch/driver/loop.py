@@ -21,7 +21,7 @@ from hf_autoresearch.driver.assess import Outcome, judge_baseline, judge_candida
 from hf_autoresearch.driver.decision import rule_for
 from hf_autoresearch.driver.inflight import InFlight
 from hf_autoresearch.driver.pending import Pending, reapply
-from hf_autoresearch.driver.preview import make_preview, read_preview
+from hf_autoresearch.driver.preview import preview_for
 from hf_autoresearch.driver.run import Run, RunError
 from hf_autoresearch.ledger import UNDECIDED, ExperimentRecord, experiment_id
 from hf_autoresearch.options import now
@@ -52,6 +52,7 @@ class Loop:
         self.resuming: set[int] = set()  # re-runs of a killed session: new proposals wait until they are recorded
         self.started: dict[int, float] = {}  # experiment -> when it was proposed (monotonic)
         self._shown: list[dict] | None = None
+        self._machine_facts: dict | None = None
 
     # what callbacks read
     folder = property(lambda self: self.run.folder)
@@ -141,9 +142,8 @@ class Loop:
                 workspace.reset(best.commit)
                 self.agent_done = True
                 return
-            record = ExperimentRecord(
-                number, UNDECIDED, proposal.description, parent=best.commit, seed=self.config.seed
-            )
+            seed = self.config.seed
+            record = ExperimentRecord(number, UNDECIDED, proposal.description, parent=best.commit, seed=seed)
             record.proposal, record.agent_usage, record.agent_cost = proposal.details, proposal.usage, proposal.cost
             record.timings["agent"] = time.monotonic() - started
             problem = workspace.check_edit()
@@ -187,12 +187,28 @@ class Loop:
             budget=self.config.budget,
             rule=self._rule_facts(),
             preview=self._preview(best),
+            machine=self._machine(),
             in_flight=[  # so the agent does not propose what is being tried already
-                {"experiment": job.record.experiment, "description": job.record.description, "diff": job.record.diff}
+                {
+                    "experiment": job.record.experiment,
+                    "description": job.record.description,
+                    "diff": job.record.diff,
+                    "agent_cost": job.record.agent_cost,  # spent already: the agent's dollar cap counts it
+                }
                 for number_, job in sorted(self.inflight.jobs.items())
                 if number_ > 0
             ],
         )
+
+    def _machine(self) -> dict:
+        """The machine a trial trains on, probed once a session (executors/machine.py), for the agents that read it."""
+        if not getattr(self.agent, "uses_machine", False):
+            return {}
+        if self._machine_facts is None:
+            from hf_autoresearch.executors.machine import describe
+
+            self._machine_facts = describe(self.executor)
+        return self._machine_facts
 
     def _rule_facts(self) -> dict:
         """The keep rule as it stands for a candidate on the current best, for the agent's prompt."""
@@ -203,7 +219,7 @@ class Loop:
         that read them."""
         if not getattr(self.agent, "uses_preview", False):
             return []
-        return read_preview(self.folder, best.number) or make_preview(self.run, best, self.log)
+        return preview_for(self.run, best, self.log)
 
     def _invalid(self, record: ExperimentRecord) -> None:
         record.status = "invalid"

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from hf_autoresearch.evaluation import EvaluationError, Evaluator
 from hf_autoresearch.executors.runner import TrainingJob, run_training
+from hf_autoresearch.experiment import CURVE_FILE
 from hf_autoresearch.ledger import experiment_id
 from hf_autoresearch.tamper import verify
 from hf_autoresearch.tasks import task_files
@@ -41,6 +42,7 @@ class TrialResult:
     scores: dict = field(default_factory=dict)  # {"selection": {...}, later "holdout": {...}}
     model_dir: Path | None = None  # the saved model, in the trial's scratch folder until the experiment decides
     summary: dict = field(default_factory=dict)  # summary.json as train.py wrote it (never trusted for scores)
+    training: dict = field(default_factory=dict)  # the curve and schedule the helper's callback recorded (curve.json)
     process_seconds: float = 0.0  # accelerate launch to exit
     eval_seconds: float = 0.0
     peak_rss_mb: float = 0.0
@@ -62,6 +64,8 @@ class TrialResult:
             "scores": self.scores,
             "train_seconds": self.process_seconds,
             "train_loop": self.summary.get("training_seconds"),
+            "final_loss": self.training.get("final_loss"),
+            "completed_steps": self.training.get("completed_steps"),
             "eval_seconds": self.eval_seconds,
             "log": str(self.spec.log_path),
             "started_at": self.started_at,
@@ -143,6 +147,7 @@ def run_trial(
         trained.status,
         reason=trained.reason,
         summary=_read_summary(trained.output_dir),
+        training=read_training(trained.output_dir),
         process_seconds=trained.seconds,
         peak_rss_mb=trained.peak_rss_mb,
         log_tail=trained.log_tail,
@@ -181,6 +186,22 @@ def _failed(result: TrialResult, split: str, reason: str) -> None:
     result.reason = reason
     if split == "selection":
         result.status = "crash"
+
+
+def read_training(output_dir: Path) -> dict:
+    """curve.json as the helper's callback wrote it, plus `save_seconds`: from the last step to the last file of the
+    saved model. {} when train.py did not use the callback (or died before the end of training)."""
+    try:
+        training = json.loads((Path(output_dir) / CURVE_FILE).read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    if not isinstance(training, dict):
+        return {}
+    end = training.get("train_end_at")
+    saved = [f.stat().st_mtime for f in Path(output_dir).rglob("*") if f.is_file() and f.name != CURVE_FILE]
+    if isinstance(end, int | float) and saved:
+        training["save_seconds"] = max(0.0, max(saved) - end)
+    return training
 
 
 def _read_summary(output_dir: Path) -> dict:

@@ -71,6 +71,7 @@ def summary_lines(summary: RunSummary) -> list[str]:
         lines += holdout_gap(base, best, summary.direction)
     if summary.agent_cost is not None:
         lines.append(agent_cost_line(summary))
+        lines += cache_lines(summary)
     from hf_autoresearch.classical import status_lines
 
     return lines + comparison_lines(summary) + status_lines(summary.folder, summary.best)
@@ -81,6 +82,14 @@ def agent_cost_line(summary: RunSummary) -> str:
     from hf_autoresearch.agents.pricing import usage_line
 
     return usage_line(summary.records)
+
+
+def cache_lines(summary: RunSummary) -> list[str]:
+    """A line when the claude agent's prompt caching did not work (a prefix below the model's minimum)."""
+    from hf_autoresearch.agents.pricing import cache_line
+
+    line = cache_line(summary.records)
+    return [line] if line else []
 
 
 def holdout_gap(base: ExperimentRecord, best: ExperimentRecord, direction: str | None = None) -> list[str]:
