@@ -11,7 +11,7 @@ from pathlib import Path
 
 from hf_autoresearch.agents.base import ProposalContext
 from hf_autoresearch.agents.editor import EDITOR_TOOL, ToolError, TrainPyEditor
-from hf_autoresearch.agents.prompts import clip, one_line
+from hf_autoresearch.agents.text import clip, one_line
 from hf_autoresearch.ledger import experiment_id
 
 FINISH_TOOL = {
