@@ -26,8 +26,9 @@ MAX_LENGTH = 32  # tokens kept per title (96% fit whole, median 18); search: cho
 # --- optimisation --------------------------------------------------------------------------------
 LEARNING_RATE = 1e-4  # peak AdamW learning rate; search: log(1e-5, 3e-3)
 BATCH_SIZE = 32  # examples per optimizer step; search: choice(8, 16, 32, 64)
-EPOCHS = 3  # passes the schedule plans for; the time budget usually ends training first; search: int(1, 10)
-WARMUP = 0.1  # share of the planned steps spent warming the learning rate up; search: float(0.0, 0.3)
+EPOCHS = 1  # passes the schedule plans for; the time budget usually ends training first; search: int(1, 5)
+# the deadline ends training long before the planned steps: a warm-up given as a share of them never ends
+WARMUP_STEPS = 10  # optimizer steps warming the learning rate up; search: int(0, 100)
 WEIGHT_DECAY = 0.01  # AdamW weight decay; search: float(0.0, 0.1)
 LR_SCHEDULER = "linear"  # transformers scheduler name; search: choice("linear", "cosine", "constant_with_warmup")
 
@@ -67,7 +68,7 @@ def main():
         per_device_train_batch_size=BATCH_SIZE,
         learning_rate=LEARNING_RATE,
         num_train_epochs=EPOCHS,
-        warmup_steps=WARMUP,
+        warmup_steps=WARMUP_STEPS,
         weight_decay=WEIGHT_DECAY,
         lr_scheduler_type=LR_SCHEDULER,
         bf16=torch.cuda.is_available() and torch.cuda.is_bf16_supported(),

@@ -21,15 +21,15 @@ from hf_autoresearch import experiment
 
 # --- model ---------------------------------------------------------------------------------------
 MODEL = "cross-encoder/ms-marco-MiniLM-L6-v2"  # base model; the harness overrides it with AUTORESEARCH_MODEL
-MAX_LENGTH = 96  # tokens of "query [SEP] document" per pair (evaluation: 96); search: choice(48, 64, 96, 128)
+MAX_LENGTH = 64  # tokens of "query [SEP] document" per pair (evaluation: 96); search: choice(32, 48, 64, 96, 128)
 
 # --- loss ----------------------------------------------------------------------------------------
 LOSS = "listwise"  # "pointwise" (BCE on gain / max gain) or "listwise"; search: choice("pointwise", "listwise")
 TEMPERATURE = 1.0  # listwise target: softmax(gain / TEMPERATURE) over a query's documents; search: float(0.25, 2.0)
 
 # --- optimisation --------------------------------------------------------------------------------
-LEARNING_RATE = 5e-5  # peak AdamW learning rate; search: log(1e-6, 1e-3)
-QUERIES_PER_BATCH = 4  # training queries per optimizer step; search: choice(2, 4, 8)
+LEARNING_RATE = 3e-4  # peak AdamW learning rate (a fresh head, few steps on CPU); search: log(1e-5, 1e-3)
+QUERIES_PER_BATCH = 8  # training queries per optimizer step; search: choice(2, 4, 8, 16)
 DOCS_PER_QUERY = 8  # judged documents sampled per query and step; search: choice(4, 8, 16)
 WARMUP = 0.1  # share of the time budget spent warming the learning rate up; search: float(0.0, 0.3)
 SCHEDULE = "linear"  # after warm-up: decay to 0 at the deadline or stay; search: choice("linear", "constant")
