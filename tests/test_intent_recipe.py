@@ -34,7 +34,7 @@ def test_real_recipe_keeps_the_learning_rate_fix(project, banking77, offline_min
             "--patches",
             str(patches),
             "--budget",
-            "25",
+            "40",  # the kept score is a re-measure run's: 25 s left too few steps on a loaded CPU
             "--grace",
             "60",
             "--max-experiments",
@@ -53,7 +53,7 @@ def test_real_recipe_keeps_the_learning_rate_fix(project, banking77, offline_min
     assert code == 0
     base, tuned = Ledger(run_dir / "real").records()
     assert base.status == "keep" and tuned.status == "keep", tuned.reason
-    # 25 s of warmup-free training at 3e-4 beats a baseline stuck in its warmup by a wide margin
+    # 40 s of warmup-free training at 3e-4 beats a baseline stuck in its warmup by a wide margin
     assert tuned.selection > base.selection + 0.05
     assert tuned.holdout > base.holdout
     assert tuned.summary["num_steps"] > 0 and tuned.scores["selection"]["macro_f1"] > 0
